@@ -1,0 +1,112 @@
+"""Load a saved digit model (.tflite or .keras) and predict probabilities; the fast path imports no TensorFlow.
+
+A ``.tflite`` model runs on the LiteRT interpreter (pip ``ai-edge-litert``), which starts in a fraction
+of a second; TensorFlow (seconds to import) is loaded only for ``.keras`` models, or when LiteRT is
+not installed, in which case the ``.keras`` model beside the ``.tflite`` file is used instead.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+MODEL_DIR = Path(__file__).resolve().parent / "models"
+MODEL_NAME = "mnist_cnn"
+DEFAULT_KERAS_PATH = MODEL_DIR / f"{MODEL_NAME}.keras"
+DEFAULT_TFLITE_PATH = MODEL_DIR / f"{MODEL_NAME}.tflite"
+PREDICT_BATCH = 256  # images per interpreter call; large enough to amortize call overhead
+
+
+class ModelError(Exception):
+    """The model could not be loaded; the message is one line for users."""
+
+
+class Predictor:
+    """Maps float32 (N, 28, 28, 1) images in [0, 1] to float32 (N, 10) probabilities."""
+
+    backend: str
+    path: Path
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class LiteRTPredictor(Predictor):
+    backend = "litert"
+
+    def __init__(self, path: Path, interpreter_class) -> None:
+        self.path = path
+        try:
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=os.cpu_count() or 1)
+        except (ValueError, RuntimeError) as error:
+            raise ModelError(f"{path}: not a valid TFLite model ({error})") from None
+        self.input_index = self.interpreter.get_input_details()[0]["index"]
+        self.output_index = self.interpreter.get_output_details()[0]["index"]
+        self.batch = 0
+
+    def _resize(self, batch: int) -> None:
+        if batch != self.batch:
+            self.interpreter.resize_tensor_input(self.input_index, [batch, 28, 28, 1])
+            self.interpreter.allocate_tensors()
+            self.batch = batch
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        images = np.ascontiguousarray(images, dtype=np.float32)
+        outputs = []
+        for start in range(0, len(images), PREDICT_BATCH):
+            chunk = images[start : start + PREDICT_BATCH]
+            self._resize(len(chunk))
+            self.interpreter.set_tensor(self.input_index, chunk)
+            self.interpreter.invoke()
+            outputs.append(self.interpreter.get_tensor(self.output_index).copy())
+        return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
+
+
+class KerasPredictor(Predictor):
+    backend = "keras"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter off the terminal
+        import keras
+
+        try:
+            self.model = keras.models.load_model(path, compile=False)
+        except Exception as error:  # Keras raises many types for a bad file; all mean "cannot load"
+            raise ModelError(f"{path}: cannot load Keras model ({type(error).__name__}: {error})") from None
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        if len(images) == 0:
+            return np.zeros((0, 10), np.float32)
+        return np.asarray(self.model.predict(np.asarray(images, np.float32), batch_size=PREDICT_BATCH, verbose=0))
+
+
+def _litert_interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        return None
+    return Interpreter
+
+
+def load_predictor(path: str | os.PathLike | None = None, prefer_litert: bool = True) -> Predictor:
+    """Load the model at ``path`` (default: the shipped .tflite, else .keras); raise ModelError if it can't."""
+    if path is None:
+        path = DEFAULT_TFLITE_PATH if DEFAULT_TFLITE_PATH.exists() or not DEFAULT_KERAS_PATH.exists() else DEFAULT_KERAS_PATH
+    path = Path(path)
+    if not path.exists():
+        raise ModelError(f"model {path} not found; run `python train.py` to train one, or pass --model PATH")
+    if path.suffix == ".tflite":
+        interpreter_class = _litert_interpreter_class() if prefer_litert else None
+        if interpreter_class is not None:
+            return LiteRTPredictor(path, interpreter_class)
+        # No LiteRT: the .keras twin gives the same predictions through TensorFlow.
+        twin = path.with_suffix(".keras")
+        if twin.exists():
+            return KerasPredictor(twin)
+        raise ModelError(f"{path}: LiteRT is not installed (pip install ai-edge-litert) and there is no {twin.name} beside it")
+    if path.suffix == ".keras":
+        return KerasPredictor(path)
+    raise ModelError(f"{path}: unknown model format (expected .tflite or .keras)")
