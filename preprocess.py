@@ -1,0 +1,666 @@
+"""Turn any picture of a handwritten digit into what the model was trained on: MNIST's own 28x28 format.
+
+LeCun made MNIST by fitting each binary NIST digit into a 20x20 box (keeping its aspect ratio, with
+anti-aliasing, which gives the grey edges) and placing that box in a 28x28 field so that the digit's
+centre of mass sits at the centre. People's images are nothing like that: dark ink on white paper,
+phone photos with shadows, canvas exports whose background is transparent, ruled paper, specks, huge
+resolutions. Every step below undoes one of those differences, then repeats LeCun's recipe:
+
+    open_image  -> EXIF orientation, decoding checks, decompression-bomb guard
+    _ink_map    -> transparency, grayscale, polarity, background (lighting) removal: ink bright, paper 0
+    _clean_mask -> robust threshold, connected components, ruled lines / frames / specks removed
+    _render     -> crop, stroke width brought into MNIST's range, 20x20 fit, centre of mass at (14, 14)
+
+``preprocess`` reads one digit; ``segment_digits`` reads a row of digits ("2024") through the same steps.
+Pure numpy + Pillow, no TensorFlow: the CLI must start in well under a second.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from data import IMAGE_SIZE
+
+# --- LeCun's recipe -----------------------------------------------------------------------------
+DIGIT_BOX = 20  # MNIST digits are fitted into a 20x20 box ...
+CANVAS = IMAGE_SIZE  # ... inside a 28x28 field, centred by centre of mass.
+# The fitted digit is drawn at this many times the 20x20 box first, so that stroke width can be
+# adjusted in whole pixels and the final downscale (area averaging) gives MNIST-like grey edges.
+RENDER_SCALE = 8
+# MNIST stroke width, in pixels of the 28x28 image, measured on the MNIST training digits with
+# `stroke_width` below (median; 10th-90th percentile 2.3-4.1). Digits outside that range are
+# thinned or thickened to the median: a fat marker or a 1-px canvas pen both look like MNIST then.
+MNIST_STROKE_WIDTH = 3.0
+STROKE_WIDTH_RANGE = (2.3, 4.1)
+
+# --- Input limits --------------------------------------------------------------------------------
+MAX_PIXELS = 50_000_000  # refuse larger declared sizes before decoding (a 50 MP photo is ~8700x5800)
+MIN_SIDE = 8  # pixels; smaller images cannot hold a recognisable digit
+WORK_MAX_SIDE = 640  # photos are shrunk to this longest side first: enough for a digit, fast to process
+# JPEGs are decoded at a reduced scale (DCT scaling) when they are at least this much larger.
+DRAFT_SIDE = 2 * WORK_MAX_SIDE
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+
+# --- Finding the ink -----------------------------------------------------------------------------
+# A canvas export with at least this fraction of fully transparent pixels draws its digit in alpha.
+TRANSPARENT_FRACTION = 0.2
+# Lighting is estimated on a grid of blocks this fraction of the longest side; small images
+# (fewer than 3 blocks across) have no room for lighting changes and use one global level.
+BLOCK_FRACTION = 1 / 8
+MIN_BLOCK = 12  # pixels
+# Within a block, the paper level is this percentile (ink rarely covers more than a quarter of a block).
+PAPER_PERCENTILE = 75
+MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of full scale, or there is no digit
+NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise standard deviations above the paper
+WEAK_FRACTION = 0.5  # hysteresis: faint pixels above this fraction of the threshold join touching strokes
+
+# --- Cleaning ----------------------------------------------------------------------------------
+SPECK_FRACTION = 0.03  # components smaller than this fraction of the digit's area are specks
+MIN_DIGIT_FRACTION = 0.04  # the digit's longer side must be at least this fraction of the image's
+NEARBY_FRACTION = 0.25  # pieces within this fraction of the digit's size belong to it (a broken stroke)
+# A ruled line or frame edge: spans this fraction of the image across, yet is this thin.
+LINE_SPAN = 0.85
+LINE_THICKNESS = 0.035
+LINE_BAND = 0.12  # a tilted line's bounding box stays within this fraction of the image
+# Components touching the image edge (shadows, the table around the paper, frames) are passed over
+# for one that does not, when that one is at least this fraction of their size.
+BORDER_PREFERENCE = 0.1
+
+# --- Numbers (segment_digits) ------------------------------------------------------------------
+MERGE_OVERLAP = 0.5  # components sharing this fraction of the narrower one's width are one digit
+DIGIT_ASPECT = 0.75  # a typical digit's width / height; a blob wider than ~1.6 heights holds 2+ digits
+SPLIT_ASPECT = 1.25
+SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height is a space
+
+
+class ImageError(Exception):
+    """An image cannot be used; the message is one line naming the problem."""
+
+
+class NoDigitError(ImageError):
+    """The image is blank or holds nothing digit-like."""
+
+
+@dataclass(frozen=True)
+class Digit:
+    """One digit found by segment_number: its (28, 28, 1) image, its columns in the working image, and
+    whether a space precedes it."""
+
+    image: np.ndarray
+    left: int
+    right: int
+    space_before: bool
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """True if the file name has an image extension we read (used to list folders)."""
+    return os.fspath(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+# --- Opening -------------------------------------------------------------------------------------
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode an image file, EXIF-rotated; raise ImageError with a one-line reason.
+
+    Animated images give their first frame. Large JPEGs may be decoded at a reduced scale (no smaller
+    than DRAFT_SIDE), which preprocessing would do anyway.
+    """
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise ImageError(f"{name}: no such file")
+    if os.path.isdir(name):
+        raise ImageError(f"{name}: is a folder, not an image")
+    if os.path.getsize(name) == 0:
+        raise ImageError(f"{name}: empty file")
+    try:
+        with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make every bomb an error.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(name) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ImageError(f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS:,}); possible decompression bomb")
+                if image.format == "JPEG" and max(width, height) >= 2 * DRAFT_SIDE:
+                    image.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
+                image.seek(0)  # first frame of an animation
+                image.load()
+                oriented = ImageOps.exif_transpose(image)
+                if oriented is image:
+                    oriented = image.copy()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageError(f"{name}: declared size is too large; possible decompression bomb") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:  # Pillow's ways of saying "broken file"
+        reason = str(error) or type(error).__name__
+        if "truncated" in reason or isinstance(error, EOFError):
+            reason = f"truncated or corrupt image data ({reason})"
+        raise ImageError(f"{name}: cannot decode image: {reason}") from None
+    if min(oriented.size) < MIN_SIDE:
+        raise ImageError(f"{name}: {oriented.width}x{oriented.height} pixels is too small to hold a digit (need at least {MIN_SIDE})")
+    return oriented
+
+
+# --- Ink map: transparency, grayscale, polarity, lighting ----------------------------------------
+
+
+def _to_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gray float32 (H, W) in [0, 1] and alpha float32 (H, W) in [0, 1] (None when opaque), for any mode."""
+    mode = image.mode
+    if mode == "P" or mode == "PA":
+        image = image.convert("RGBA" if ("transparency" in image.info or mode == "PA") else "RGB")
+        mode = image.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        # 16-bit and float images have no fixed white level; scale by the type's range when the
+        # values fit it, otherwise by the image's own maximum.
+        top = float(values.max()) if values.size else 1.0
+        if mode == "F" and top <= 1.0:
+            scale = 1.0
+        elif top <= 255:
+            scale = 255.0
+        elif top <= 65535:
+            scale = 65535.0
+        else:
+            scale = top
+        low = min(float(values.min()), 0.0)
+        return np.clip((values - low) / (scale - low), 0, 1).astype(np.float32), None
+    alpha = None
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
+        if alpha.min() >= 1.0:
+            alpha = None
+    if mode == "CMYK":
+        # Pillow's CMYK -> RGB ignores ICC profiles but keeps dark ink dark, which is all we need.
+        image = image.convert("RGB")
+    gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    return gray, alpha
+
+
+def _shrink(image: Image.Image) -> Image.Image:
+    """Downscale so the longest side is at most WORK_MAX_SIDE (area averaging keeps thin strokes as grey)."""
+    longest = max(image.size)
+    if longest <= WORK_MAX_SIDE:
+        return image
+    scale = WORK_MAX_SIDE / longest
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    if image.mode not in ("L", "LA", "RGB", "RGBA", "F", "I"):
+        image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+    return image.resize(size, Image.Resampling.BOX, reducing_gap=3.0)
+
+
+def _block_level(values: np.ndarray, percentile: float, spread: str) -> np.ndarray:
+    """Smooth background level (H, W): a percentile per block, widened by one block, upsampled bilinearly."""
+    height, width = values.shape
+    block = max(MIN_BLOCK, round(max(height, width) * BLOCK_FRACTION))
+    rows, cols = height // block, width // block
+    if rows < 3 or cols < 3:
+        return np.full_like(values, np.percentile(values, percentile))
+    # Blocks tile the image; the remainder at the bottom/right joins the last block through resampling.
+    tiles = values[: rows * block, : cols * block].reshape(rows, block, cols, block).transpose(0, 2, 1, 3)
+    grid = np.percentile(tiles.reshape(rows, cols, -1), percentile, axis=2).astype(np.float32)
+    # A block filled by a fat stroke reads as ink; its neighbours' level is the paper's.
+    padded = np.pad(grid, 1, mode="edge")
+    shifted = np.stack([padded[r : r + rows, c : c + cols] for r in range(3) for c in range(3)])
+    grid = shifted.max(axis=0) if spread == "max" else shifted.min(axis=0)
+    level = Image.fromarray(grid, mode="F").resize((width, height), Image.Resampling.BILINEAR)
+    return np.asarray(level, dtype=np.float32)
+
+
+def _ink_map(image: Image.Image) -> np.ndarray:
+    """Float32 (H, W) in [0, 1]: how much ink each pixel holds, paper 0 whatever its colour or lighting."""
+    gray, alpha = _to_arrays(_shrink(image))
+    if alpha is not None:
+        transparent = float((alpha < 0.05).mean())
+        if transparent >= TRANSPARENT_FRACTION:
+            # A canvas export: strokes of any colour on a transparent background, so alpha is the ink.
+            return alpha
+        # Semi-transparent pixels over white: how the image looks in a viewer.
+        gray = gray * alpha + (1.0 - alpha)
+    paper = float(np.median(gray))
+    darker = float(np.clip(paper - gray, 0, None).mean())
+    lighter = float(np.clip(gray - paper, 0, None).mean())
+    if darker >= lighter:
+        # Dark ink on light paper: lighting multiplies the paper's brightness, so divide it out.
+        level = _block_level(gray, PAPER_PERCENTILE, "max")
+        return np.clip(1.0 - gray / np.maximum(level, 1e-3), 0, 1)
+    # Light ink on a dark background (a paint program, a blackboard): subtract the background.
+    level = _block_level(gray, 100 - PAPER_PERCENTILE, "min")
+    return np.clip(gray - level, 0, 1)
+
+
+# --- Connected components (run-length union-find in numpy) ---------------------------------------
+
+
+@dataclass
+class _Components:
+    """8-connected components of a binary mask, with per-component area and bounding box (exclusive ends)."""
+
+    shape: tuple[int, int]
+    run_row: np.ndarray
+    run_start: np.ndarray
+    run_end: np.ndarray
+    run_label: np.ndarray
+    count: int
+    area: np.ndarray
+    top: np.ndarray
+    bottom: np.ndarray
+    left: np.ndarray
+    right: np.ndarray
+
+    def mask(self, labels: np.ndarray) -> np.ndarray:
+        """Bool (H, W) of the pixels in the given components."""
+        out = np.zeros(self.shape, dtype=bool)
+        chosen = np.isin(self.run_label, labels)
+        flat = out.reshape(-1)
+        starts = self.run_row[chosen] * self.shape[1] + self.run_start[chosen]
+        lengths = self.run_end[chosen] - self.run_start[chosen]
+        if lengths.size:
+            offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            flat[np.repeat(starts, lengths) + offsets] = True
+        return out
+
+
+def _components(mask: np.ndarray) -> _Components:
+    """Label the 8-connected components of a bool (H, W) mask."""
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)
+    start_rows, starts = np.nonzero(steps == 1)
+    _, ends = np.nonzero(steps == -1)
+    n = starts.size
+    stride = width + 2
+    # Runs in the next row touch run i (8-connected) when their start <= end_i and their end >= start_i.
+    start_keys = start_rows * stride + starts
+    end_keys = start_rows * stride + ends
+    lo = np.searchsorted(end_keys, (start_rows + 1) * stride + starts, side="left")
+    hi = np.searchsorted(start_keys, (start_rows + 1) * stride + ends, side="right")
+    counts = np.clip(hi - lo, 0, None)
+    a = np.repeat(np.arange(n), counts)
+    b = np.repeat(lo, counts) + (np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts))
+    parent = np.arange(n)
+    while a.size:
+        # Hook each edge's larger root onto the smaller, then jump pointers until every run sees its root.
+        root_a, root_b = parent[a], parent[b]
+        differ = root_a != root_b
+        if not differ.any():
+            break
+        low = np.minimum(root_a[differ], root_b[differ])
+        np.minimum.at(parent, root_a[differ], low)
+        np.minimum.at(parent, root_b[differ], low)
+        while True:
+            jumped = parent[parent]
+            if np.array_equal(jumped, parent):
+                break
+            parent = jumped
+    roots, labels = np.unique(parent, return_inverse=True)
+    count = roots.size
+    lengths = ends - starts
+    area = np.bincount(labels, weights=lengths, minlength=count).astype(np.int64)
+    top = np.full(count, height)
+    bottom = np.zeros(count, dtype=np.int64)
+    left = np.full(count, width)
+    right = np.zeros(count, dtype=np.int64)
+    np.minimum.at(top, labels, start_rows)
+    np.maximum.at(bottom, labels, start_rows + 1)
+    np.minimum.at(left, labels, starts)
+    np.maximum.at(right, labels, ends)
+    return _Components((height, width), start_rows, starts, ends, labels, count, area, top, bottom, left, right)
+
+
+# --- Threshold and clean -------------------------------------------------------------------------
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of values in [0, 1] (256 bins)."""
+    histogram, edges = np.histogram(values, bins=256, range=(0.0, 1.0))
+    weights = histogram.astype(np.float64)
+    centres = (edges[:-1] + edges[1:]) / 2
+    below = np.cumsum(weights)
+    above = below[-1] - below
+    sum_below = np.cumsum(weights * centres)
+    mean_below = sum_below / np.maximum(below, 1e-12)
+    mean_above = (sum_below[-1] - sum_below) / np.maximum(above, 1e-12)
+    between = below * above * (mean_below - mean_above) ** 2
+    return float(edges[int(np.argmax(between)) + 1])
+
+
+@dataclass
+class _Ink:
+    """The ink map and its cleaned binary mask, with the threshold used (in ink units)."""
+
+    ink: np.ndarray
+    threshold: float
+    parts: _Components
+    keep: np.ndarray  # component labels that are content (digits), not lines, frames or specks
+
+
+def _threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
+    """Binary ink mask by Otsu with a noise floor, extended by hysteresis; raise NoDigitError on blank images."""
+    if float(np.percentile(ink, 99.9)) < MIN_CONTRAST and float(ink.max()) < 2 * MIN_CONTRAST:
+        raise NoDigitError("no digit found (blank or near-blank image)")
+    # Paper noise (texture, JPEG): median absolute deviation of the mostly-paper ink map.
+    median = float(np.median(ink))
+    sigma = 1.4826 * float(np.median(np.abs(ink - median)))
+    floor = max(median + NOISE_SIGMAS * sigma, MIN_CONTRAST / 2)
+    candidates = ink[ink > floor]
+    if candidates.size < 4:
+        raise NoDigitError("no digit found (blank or near-blank image)")
+    # Otsu among the pixels above the noise floor: ink vs paper texture, not balanced by the paper's area.
+    threshold = max(_otsu(np.clip(candidates, 0, 1)), floor, MIN_CONTRAST)
+    strong = ink > threshold
+    weak = ink > max(WEAK_FRACTION * threshold, floor)
+    parts = _components(weak)
+    # Keep the faint pixels only where their component also holds strong ink.
+    label_image = np.full(weak.shape, -1, dtype=np.int64)
+    flat = label_image.reshape(-1)
+    lengths = parts.run_end - parts.run_start
+    starts = parts.run_row * weak.shape[1] + parts.run_start
+    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    flat[np.repeat(starts, lengths) + offsets] = np.repeat(parts.run_label, lengths)
+    strong_labels = np.unique(label_image[strong & weak])
+    return np.isin(label_image, strong_labels[strong_labels >= 0]), threshold
+
+
+def _line_like(parts: _Components, index: int) -> bool:
+    """A ruled line or a frame edge: spans (almost) the whole image one way and is thin the other."""
+    height, width = parts.shape
+    box_w = parts.right[index] - parts.left[index]
+    box_h = parts.bottom[index] - parts.top[index]
+    area = parts.area[index]
+    # The band test allows for a slight tilt; the area test says the band is a single thin stroke.
+    if box_w >= LINE_SPAN * width and box_h <= LINE_BAND * height and area / box_w <= max(2.0, LINE_THICKNESS * height):
+        return True
+    return bool(box_h >= LINE_SPAN * height and box_w <= LINE_BAND * width and area / box_h <= max(2.0, LINE_THICKNESS * width))
+
+
+def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
+    """Bool mask of the pixels on straight horizontal runs that cross (almost) the whole image."""
+    height, width = mask.shape
+    # Thicken vertically a little so a slightly tilted line (a phone photo) still forms long runs.
+    grown = mask.copy()
+    for shift in range(1, max(1, round(0.006 * width)) + 1):
+        grown[shift:] |= mask[:-shift]
+        grown[:-shift] |= mask[shift:]
+    length = round(LINE_SPAN * width)
+    # full[:, i]: the window of `length` pixels starting at column i is all ink.
+    cumulative = np.concatenate([np.zeros((height, 1), np.int32), np.cumsum(grown, axis=1, dtype=np.int32)], axis=1)
+    full = np.zeros((height, width), np.int32)
+    full[:, : width - length + 1] = (cumulative[:, length:] - cumulative[:, : width - length + 1]) == length
+    # A pixel is on the line when some full window covers it.
+    starts = np.concatenate([np.zeros((height, 1), np.int32), np.cumsum(full, axis=1, dtype=np.int32)], axis=1)
+    lagged = np.concatenate([np.zeros((height, length), np.int32), starts[:, 1 : width + 1 - length]], axis=1)
+    return ((starts[:, 1:] - lagged) > 0) & mask
+
+
+def _remove_lines(mask: np.ndarray) -> np.ndarray:
+    """Erase ruled lines and frame edges (long straight runs across the image), even where they cross the digit."""
+    return mask & ~_horizontal_lines(mask) & ~_horizontal_lines(mask.T).T
+
+
+def _clean(ink: np.ndarray) -> _Ink:
+    """Threshold the ink map and sort its components into content vs lines, frames and specks."""
+    mask, threshold = _threshold(ink)
+    parts = _components(mask)
+    lines = np.array([_line_like(parts, i) for i in range(parts.count)], dtype=bool)
+    if lines.any() and not lines.all():
+        # Lines may cross the digit: erase straight runs, then label again.
+        stripped = _remove_lines(mask)
+        if stripped.sum() >= 0.2 * mask.sum():
+            mask = stripped
+            parts = _components(mask)
+            lines = np.array([_line_like(parts, i) for i in range(parts.count)], dtype=bool)
+    content = np.flatnonzero(~lines) if not lines.all() else np.arange(parts.count)
+    if content.size == 0:
+        raise NoDigitError("no digit found (blank or near-blank image)")
+    largest = int(parts.area[content].max())
+    content = content[parts.area[content] >= max(SPECK_FRACTION * largest, 2)]
+    return _Ink(ink, threshold, parts, content)
+
+
+def _touches_border(parts: _Components, labels: np.ndarray) -> np.ndarray:
+    height, width = parts.shape
+    return (parts.top[labels] == 0) | (parts.left[labels] == 0) | (parts.bottom[labels] == height) | (parts.right[labels] == width)
+
+
+def _main_digit(found: _Ink) -> np.ndarray:
+    """Labels of the digit: the largest content component (preferring one clear of the image edge) and
+    the pieces near it, such as the detached bar of a 5."""
+    parts, content = found.parts, found.keep
+    border = _touches_border(parts, content)
+    inner = content[~border]
+    if inner.size and (not border.any() or parts.area[inner].max() >= BORDER_PREFERENCE * parts.area[content[border]].max()):
+        main = int(inner[np.argmax(parts.area[inner])])
+    else:
+        main = int(content[np.argmax(parts.area[content])])
+    height, width = parts.shape
+    if max(parts.bottom[main] - parts.top[main], parts.right[main] - parts.left[main]) < MIN_DIGIT_FRACTION * max(height, width):
+        raise NoDigitError("no digit found (only specks)")
+    chosen = [main]
+    top, bottom, left, right = parts.top[main], parts.bottom[main], parts.left[main], parts.right[main]
+    for _ in range(2):  # twice, so a chain of pieces (a dashed stroke) is followed
+        margin = NEARBY_FRACTION * max(bottom - top, right - left)
+        near = (
+            (parts.left[content] < right + margin)
+            & (parts.right[content] > left - margin)
+            & (parts.top[content] < bottom + margin)
+            & (parts.bottom[content] > top - margin)
+            # Large regions at the edge (shadows, the table) are not pieces of a digit.
+            & ~(_touches_border(parts, content) & (parts.area[content] > 2 * parts.area[main]))
+        )
+        chosen = np.unique(np.concatenate([chosen, content[near]]))
+        top, bottom = parts.top[chosen].min(), parts.bottom[chosen].max()
+        left, right = parts.left[chosen].min(), parts.right[chosen].max()
+    return chosen
+
+
+# --- Render: crop, stroke width, 20x20 fit, centre of mass ---------------------------------------
+
+
+def _shift(mask: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    out = np.zeros_like(mask)
+    h, w = mask.shape
+    out[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = mask[max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)]
+    return out
+
+
+def _morph(mask: np.ndarray, radius: int, grow: bool) -> np.ndarray:
+    """Dilate (grow) or erode a bool mask by `radius` pixels with an octagon (alternating square and cross)."""
+    for step in range(radius):
+        neighbours = ((0, 1), (0, -1), (1, 0), (-1, 0))
+        if step % 2:
+            neighbours += ((1, 1), (1, -1), (-1, 1), (-1, -1))
+        result = mask.copy()
+        for dy, dx in neighbours:
+            if grow:
+                result |= _shift(mask, dy, dx)
+            else:
+                result &= _shift(mask, dy, dx)
+        mask = result
+    return mask
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels of a bool mask: twice the area over the boundary length."""
+    area = int(mask.sum())
+    if area == 0:
+        return 0.0
+    interior = _morph(np.pad(mask, 1), 1, grow=False)[1:-1, 1:-1]
+    boundary = area - int(interior.sum())
+    # A stroke of width w and length L has area w*L and two edges of length L; boundary pixels sit
+    # half a pixel inside the edge, hence the +1.
+    return 2.0 * area / max(boundary, 1) + 1.0
+
+
+def _render(found: _Ink, labels: np.ndarray, columns: tuple[int, int] | None = None) -> np.ndarray:
+    """The chosen components as a float32 (28, 28, 1) MNIST digit."""
+    parts = found.parts
+    mask = parts.mask(labels)
+    if columns is not None:
+        mask[:, : columns[0]] = False
+        mask[:, columns[1] :] = False
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise NoDigitError("no digit found (blank or near-blank image)")
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    # Anti-aliased edges belong to the digit too: take the ink map around the mask, one pixel wide.
+    near = _morph(mask[max(top - 1, 0) : bottom + 1, max(left - 1, 0) : right + 1], 1, grow=True)
+    ink = found.ink[max(top - 1, 0) : bottom + 1, max(left - 1, 0) : right + 1] * near
+    # Offsets of the digit's box inside the padded crop.
+    pad_top, pad_left = top - max(top - 1, 0), left - max(left - 1, 0)
+    box_h, box_w = bottom - top, right - left
+    # Draw the digit with its longer side RENDER_SCALE * 20 pixels; threshold there for smooth edges.
+    scale = RENDER_SCALE * DIGIT_BOX / max(box_h, box_w)
+    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
+    big = np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(size, Image.Resampling.BILINEAR))
+    binary = big > found.threshold * 0.75
+    y0, x0 = round(pad_top * scale), round(pad_left * scale)
+    y1 = min(binary.shape[0], y0 + max(1, round(box_h * scale)))
+    x1 = min(binary.shape[1], x0 + max(1, round(box_w * scale)))
+    binary = binary[y0:y1, x0:x1]
+    binary = _normalize_strokes(binary)
+    return _fit_and_centre(binary)
+
+
+def _normalize_strokes(binary: np.ndarray) -> np.ndarray:
+    """Thin fat-marker strokes or thicken hairlines (at RENDER_SCALE) into MNIST's stroke width range."""
+    width = stroke_width(binary) / RENDER_SCALE
+    low, high = STROKE_WIDTH_RANGE
+    if low <= width <= high or width == 0:
+        return binary
+    radius = round(abs(width - MNIST_STROKE_WIDTH) * RENDER_SCALE / 2)
+    if radius == 0:
+        return binary
+    padded = np.pad(binary, radius + 1)
+    if width > high:
+        thinned = _morph(padded, radius, grow=False)
+        # Never erase a stroke entirely: erode less if too much of the digit would vanish.
+        while radius > 1 and thinned.sum() < 0.25 * binary.sum():
+            radius -= 1
+            thinned = _morph(padded, radius, grow=False)
+        result = thinned
+    else:
+        result = _morph(padded, radius, grow=True)
+    rows = np.flatnonzero(result.any(axis=1))
+    cols = np.flatnonzero(result.any(axis=0))
+    if rows.size == 0:
+        return binary
+    return result[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
+def _fit_and_centre(binary: np.ndarray) -> np.ndarray:
+    """Fit a bool digit mask into 20x20 (aspect kept, area-averaged), centre its mass in 28x28: float32 (28, 28, 1)."""
+    height, width = binary.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    digit = Image.fromarray(binary.astype(np.uint8) * 255, mode="L").resize(size, Image.Resampling.BOX)
+    pixels = np.asarray(digit, dtype=np.float64)
+    total = pixels.sum()
+    if total == 0:
+        raise NoDigitError("no digit found (blank or near-blank image)")
+    rows, cols = np.indices(pixels.shape)
+    centre_y, centre_x = (rows * pixels).sum() / total, (cols * pixels).sum() / total
+    # Put the centre of mass at pixel (14, 14) as in MNIST (measured: mean 13.99, 14.00), keeping the box inside.
+    top = int(np.clip(round(CANVAS / 2 - centre_y), 0, CANVAS - size[1]))
+    left = int(np.clip(round(CANVAS / 2 - centre_x), 0, CANVAS - size[0]))
+    canvas = np.zeros((CANVAS, CANVAS), dtype=np.uint8)
+    canvas[top : top + size[1], left : left + size[0]] = np.asarray(digit)
+    # data.normalize's semantics: uint8 / 255 as float32, one channel.
+    return (canvas.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
+# --- Public API ----------------------------------------------------------------------------------
+
+
+def preprocess(image: Image.Image) -> np.ndarray:
+    """Any PIL image of one digit -> float32 (28, 28, 1) in [0, 1], white on black, MNIST-style.
+
+    Raises NoDigitError for a blank or near-blank image and ImageError for one too small to use.
+    """
+    if min(image.size) < MIN_SIDE:
+        raise ImageError(f"{image.width}x{image.height} pixels is too small to hold a digit (need at least {MIN_SIDE})")
+    found = _clean(_ink_map(image))
+    return _render(found, _main_digit(found))
+
+
+def segment_number(image: Image.Image) -> list[Digit]:
+    """The digits of a number written in a row, left to right, each rendered like preprocess does."""
+    if min(image.size) < MIN_SIDE:
+        raise ImageError(f"{image.width}x{image.height} pixels is too small to hold a digit (need at least {MIN_SIDE})")
+    found = _clean(_ink_map(image))
+    parts, content = found.parts, found.keep
+    main = _main_digit(found)  # validates that something digit-sized exists
+    # The row: components whose vertical middle lies within the band of the largest digit.
+    anchor = main[np.argmax(parts.area[main])]
+    band_top, band_bottom = parts.top[anchor], parts.bottom[anchor]
+    band = band_bottom - band_top
+    middles = (parts.top[content] + parts.bottom[content]) / 2
+    in_row = content[(middles > band_top - 0.5 * band) & (middles < band_bottom + 0.5 * band)]
+    border = _touches_border(parts, in_row) & (parts.area[in_row] > 2 * parts.area[anchor])
+    in_row = in_row[~border]
+    # Group components that overlap horizontally (broken strokes of one digit), left to right.
+    order = in_row[np.argsort(parts.left[in_row])]
+    groups: list[list[int]] = []
+    for label in order:
+        left, right = parts.left[label], parts.right[label]
+        if groups:
+            g_left = min(parts.left[g] for g in groups[-1])
+            g_right = max(parts.right[g] for g in groups[-1])
+            overlap = min(right, g_right) - max(left, g_left)
+            if overlap >= MERGE_OVERLAP * min(right - left, g_right - g_left):
+                groups[-1].append(int(label))
+                continue
+        groups.append([int(label)])
+    heights = [max(parts.bottom[g] for g in group) - min(parts.top[g] for g in group) for group in groups]
+    median_height = float(np.median(heights))
+    digits: list[Digit] = []
+    previous_right = None
+    for group in groups:
+        labels = np.array(group)
+        left, right = int(parts.left[labels].min()), int(parts.right[labels].max())
+        top, bottom = int(parts.top[labels].min()), int(parts.bottom[labels].max())
+        for piece_left, piece_right in _split_wide(parts.mask(labels)[top:bottom, left:right], max(bottom - top, median_height)):
+            columns = (left + piece_left, left + piece_right)
+            space = previous_right is not None and columns[0] - previous_right > SPACE_FRACTION * median_height
+            digits.append(Digit(_render(found, labels, columns), columns[0], columns[1], space))
+            previous_right = columns[1]
+    return digits
+
+
+def _split_wide(mask: np.ndarray, height: float) -> list[tuple[int, int]]:
+    """Column ranges of the digits in a blob; a blob much wider than a digit is cut at its thinnest columns."""
+    width = mask.shape[1]
+    if width <= SPLIT_ASPECT * height:
+        return [(0, width)]
+    count = max(2, round(width / (DIGIT_ASPECT * height)))
+    profile = mask.sum(axis=0).astype(np.float64)
+    cuts = []
+    for k in range(1, count):
+        # Cut at the emptiest column near where an evenly spaced cut would fall.
+        centre = round(k * width / count)
+        reach = max(1, round(0.25 * width / count))
+        window = profile[max(1, centre - reach) : min(width - 1, centre + reach + 1)]
+        if window.size:
+            cuts.append(max(1, centre - reach) + int(np.argmin(window)))
+    edges = [0, *sorted(set(cuts)), width]
+    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+
+
+def segment_digits(image: Image.Image) -> list[np.ndarray]:
+    """A number written in a row -> its digits left to right, each float32 (28, 28, 1) like preprocess."""
+    return [digit.image for digit in segment_number(image)]
+
+
+def number_text(digits: list[Digit], labels: list[int]) -> str:
+    """The number as text, with a space where the writer left a wide gap ("31 415")."""
+    return "".join((" " if digit.space_before else "") + str(label) for digit, label in zip(digits, labels, strict=True))
