@@ -2,7 +2,7 @@
 "use strict";
 
 const PREDICT_URL = "/predict";
-const DEBOUNCE_MS = 120; // wait this long after the last pen movement before asking the server again
+const PREDICT_INTERVAL_MS = 150; // while drawing, ask the server at most this often
 const STROKE_WIDTH = 20; // in canvas pixels (canvas is 280 wide): about 2 px once scaled to MNIST's 20 px box
 const INK = "#111";
 const PAPER = "#fff";
@@ -22,8 +22,10 @@ const statusView = document.getElementById("status");
 let strokes = []; // each stroke: array of {x, y} in canvas pixels
 let currentStroke = null;
 let upload = null; // {file, bitmap} for an uploaded image
-let debounceTimer = 0;
-let requestCounter = 0; // responses to older requests are dropped, so a slow reply can't overwrite a newer one
+let predictTimer = 0; // a prediction waiting to be sent, or 0
+let lastRequestId = 0;
+let newestShownId = 0; // id of the request whose answer is on screen
+let requestsInFlight = 0;
 
 const bars = [];
 for (let digit = 0; digit < 10; digit++) {
@@ -143,34 +145,57 @@ uploadInput.addEventListener("change", async () => {
   schedulePrediction(0);
 });
 
-function schedulePrediction(delay = DEBOUNCE_MS) {
-  clearTimeout(debounceTimer);
-  debounceTimer = setTimeout(predict, delay);
+function schedulePrediction(delay = PREDICT_INTERVAL_MS) {
+  // While a stroke is drawn, ask at most once per interval; when it ends (delay 0), ask right away.
+  if (predictTimer && delay > 0) return;
+  clearTimeout(predictTimer);
+  predictTimer = setTimeout(() => {
+    predictTimer = 0;
+    predict();
+  }, delay);
+  updateBusy();
+}
+
+function updateBusy() {
+  // data-busy="false" means the result shown is the answer for what is on the canvas now (tests wait on it).
+  document.body.dataset.busy = String(predictTimer !== 0 || requestsInFlight > 0);
 }
 
 async function predict() {
-  const requestId = ++requestCounter;
+  const requestId = ++lastRequestId;
   if (strokes.length === 0 && !upload) {
+    newestShownId = requestId;
     showEmpty();
+    updateBusy();
     return;
   }
-  // An upload with nothing drawn on it is sent as the original file, exactly as evaluate.py would read it.
-  const body = strokes.length === 0 ? upload.file : await canvasPng();
-  let response;
-  let payload;
+  requestsInFlight++;
+  updateBusy();
+  let response = null;
+  let payload = null;
+  let failure = null;
   try {
+    // An upload with nothing drawn on it is sent as the original file, exactly as evaluate.py would read it.
+    const body = strokes.length === 0 ? upload.file : await canvasPng();
     response = await fetch(PREDICT_URL, { method: "POST", body, headers: { "Content-Type": body.type || "application/octet-stream" } });
     payload = await response.json();
   } catch (error) {
-    if (requestId === requestCounter) showError(`Could not reach the server (${error.message}). Is app.py still running?`);
-    return;
+    failure = error;
+  } finally {
+    requestsInFlight--;
   }
-  if (requestId !== requestCounter) return;
-  if (!response.ok) {
-    showError(payload.error || `Server error ${response.status}`, response.status === 422);
-    return;
+  // Answers can arrive out of order; one older than what is on screen is dropped.
+  if (requestId > newestShownId) {
+    newestShownId = requestId;
+    if (failure) {
+      showError(`Could not reach the server (${failure.message}). Is app.py still running?`);
+    } else if (!response.ok) {
+      showError(payload.error || `Server error ${response.status}`, response.status === 422);
+    } else {
+      showPrediction(payload);
+    }
   }
-  showPrediction(payload);
+  updateBusy();
 }
 
 function canvasPng() {
@@ -222,3 +247,4 @@ function showError(message, isBlank = false) {
 
 redraw();
 showEmpty();
+updateBusy();
