@@ -1,0 +1,152 @@
+"""Tests for the realistic test-set generator (benchmarks/realistic.py) and, when MNIST and the model exist, the CLI on it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from benchmarks import realistic
+
+# Every style's promise: the modes its files open in.
+STYLE_MODES = {
+    "clean_paper": {"RGB", "L"},
+    "scan": {"L"},
+    "canvas_rgba": {"RGBA"},
+    "palette": {"P"},
+    "bilevel": {"1"},
+    "gray16": {"I;16"},
+    "cmyk": {"CMYK"},
+}
+
+
+def synthetic_digits() -> realistic.DigitSource:
+    """Digits 0-9 drawn with Pillow's default font, white on black like MNIST: uint8 (10, 28, 28), labels (10,)."""
+    font = ImageFont.load_default(size=24)
+    images = []
+    for label in range(10):
+        canvas = Image.new("L", (28, 28), 0)
+        ImageDraw.Draw(canvas).text((14, 14), str(label), fill=255, font=font, anchor="mm", stroke_width=1, stroke_fill=255)
+        images.append(np.asarray(canvas))
+    return np.stack(images), np.arange(10)
+
+
+def bar_digit() -> np.ndarray:
+    """A '1' as a vertical bar 3 MNIST pixels wide and 20 tall, uint8 (28, 28)."""
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[4:24, 13:16] = 255
+    return digit
+
+
+@pytest.fixture(scope="module")
+def source() -> realistic.DigitSource:
+    return synthetic_digits()
+
+
+@pytest.mark.parametrize("style", list(realistic.STYLES), ids=list(realistic.STYLES))
+def test_every_style_writes_a_valid_image_of_its_promised_mode_and_size(style, source, tmp_path):
+    images, _ = source
+    for index in range(3):
+        sample = realistic.render(style, images[(index * 3) % 10], seed=1, index=index)
+        path = tmp_path / f"{index}{sample.extension}"
+        sample.save(path)
+        with Image.open(path) as image:
+            image.load()
+            assert image.format == sample.format
+            assert image.mode in STYLE_MODES.get(style, {"RGB"})
+            assert realistic.MIN_SIDE <= min(image.size) and max(image.size) <= realistic.MAX_SIDE
+        # Whatever the mode, a person sees a digit: the displayed picture has both ink and background.
+        gray = np.asarray(realistic.display_image(path).convert("L"), dtype=np.float32)
+        assert gray.max() - gray.min() > 60
+
+
+def test_canvas_rgba_strokes_live_only_in_alpha(source):
+    sample = realistic.render("canvas_rgba", source[0][8], seed=0, index=0)
+    alpha = np.asarray(sample.image)[..., 3]
+    assert alpha.min() == 0 and alpha.max() == 255
+    assert 0.01 < (alpha > 0).mean() < 0.5
+
+
+@pytest.mark.parametrize("index", range(4))
+def test_exif_rotated_is_upright_only_after_exif_transpose(source, tmp_path, index):
+    digit = source[0][7]
+    sample = realistic.render("exif_rotated", digit, seed=3, index=index)
+    path = tmp_path / "photo.jpg"
+    sample.save(path)
+    # exif_rotated draws the upright photo first from the same random stream.
+    upright = realistic.phone_photo(digit, np.random.default_rng([3, 1, index])).image
+    with Image.open(path) as stored:
+        orientation = stored.getexif()[realistic.ORIENTATION_TAG]
+        assert orientation in realistic.EXIF_STORAGE
+        shown = ImageOps.exif_transpose(stored)
+    assert shown.size == upright.size
+    if orientation != 3:
+        assert stored.size == upright.size[::-1]
+    difference = np.abs(np.asarray(shown, dtype=np.float32) - np.asarray(upright, dtype=np.float32)).mean()
+    assert difference < 4  # JPEG noise only
+
+
+def test_generate_is_deterministic_and_labelled(source, tmp_path):
+    styles = ["clean_paper", "phone_photo", "canvas_rgba", "cmyk"]
+    first = realistic.generate(tmp_path / "a", 12, seed=5, styles=styles, source=source)
+    second = realistic.generate(tmp_path / "b", 12, seed=5, styles=styles, source=source)
+    other = realistic.generate(tmp_path / "c", 12, seed=6, styles=styles, source=source)
+    assert [path.read_bytes() for path, _ in first] == [path.read_bytes() for path, _ in second]
+    assert [path.read_bytes() for path, _ in first] != [path.read_bytes() for path, _ in other]
+    rows = realistic.read_manifest(tmp_path / "a")
+    assert [(row["path"], row["label"]) for row in rows] == first
+    for index, row in enumerate(rows):
+        assert row["label"] == source[1][row["source_index"]]
+        assert row["style"] == styles[index % len(styles)]
+        assert row["path"].exists() and row["style"] in row["file"]
+    assert (tmp_path / "a" / realistic.MANIFEST_CSV).read_text().count("\n") == 13
+
+
+def test_unknown_style_is_a_value_error(source, tmp_path):
+    with pytest.raises(ValueError, match="unknown style"):
+        realistic.generate(tmp_path, 2, styles="clean_paper,watercolour", source=source)
+    assert realistic.parse_styles("scan, bilevel") == ["scan", "bilevel"]
+
+
+def test_thin_and_thick_pens_change_stroke_width():
+    digit = bar_digit()
+
+    def middle_width(coverage: np.ndarray) -> float:
+        return float(coverage[coverage.shape[0] // 2].sum())
+
+    natural = middle_width(realistic.mask_ink(digit, 200))
+    assert abs(realistic.mask_ink(digit, 200).shape[0] - 200) < 20
+    assert 25 < natural < 40  # 3 of 20 MNIST pixels at 10 px each, less the soft edge
+    assert middle_width(realistic.mask_ink(digit, 200, grow=4)) > natural + 15
+    assert 3 <= middle_width(realistic.stroke_ink(digit, 200, pen_width=4)) <= 6
+    assert 18 <= middle_width(realistic.stroke_ink(digit, 200, pen_width=20)) <= 22
+
+
+def test_numbers_are_rows_of_labelled_digits(source, tmp_path):
+    numbers = realistic.generate_numbers(tmp_path, 6, seed=2, source=source)
+    rows = realistic.read_manifest(tmp_path)
+    for (path, number), row in zip(numbers, rows, strict=True):
+        low, high = realistic.NUMBER_LENGTHS
+        assert low <= len(number) <= high
+        assert number == "".join(str(source[1][int(i)]) for i in row["source_index"].split(","))
+        with Image.open(path) as image:
+            assert image.width >= image.height
+
+
+def test_bad_inputs_are_what_they_claim(source, tmp_path):
+    cases = {case.path.name: case for case in realistic.generate_bad_inputs(tmp_path, seed=0, source=source)}
+    assert not cases["missing.png"].path.exists()
+    assert cases["empty.png"].path.stat().st_size == 0
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(cases["bomb.png"].path)
+    for name in ("truncated.png", "truncated.jpg"):
+        with pytest.raises(OSError), Image.open(cases[name].path) as image:
+            image.load()
+    with pytest.raises(Image.UnidentifiedImageError):
+        Image.open(cases["notes.png"].path)
+    with Image.open(cases["large_photo.jpg"].path) as image:
+        assert image.size == (6000, 4000)
+    with Image.open(cases["animated.gif"].path) as image:
+        assert image.n_frames == 3
+    assert {name for name, case in cases.items() if case.expected is not None} == {"large_photo.jpg", "animated.gif"}
+    assert all(case.why for case in cases.values())
