@@ -85,6 +85,9 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
     server_version = "digits"
     protocol_version = "HTTP/1.1"  # keep-alive: the page posts many small requests while you draw
     timeout = REQUEST_TIMEOUT_SECONDS
+    # Headers and body go out in two writes; with Nagle's algorithm the body would wait ~40 ms for the
+    # client's delayed ACK of the headers, on every response.
+    disable_nagle_algorithm = True
 
     def do_GET(self) -> None:
         self._serve_static(include_body=True)
@@ -183,14 +186,15 @@ def open_upload(data: bytes) -> Image.Image:
     """Image file bytes -> a decoded, EXIF-rotated PIL image, with every check evaluate.py makes; raises ImageError."""
     # preprocess.open_image reads from a path, so the bytes pass through a private temporary file; its messages
     # then name that file, which means nothing to the client, so they name the upload instead.
-    with tempfile.TemporaryDirectory(prefix="digits-") as folder:
-        path = os.path.join(folder, UPLOAD_NAME)
-        with open(path, "wb") as file:
+    handle, path = tempfile.mkstemp(prefix="digits-upload-")
+    try:
+        with os.fdopen(handle, "wb") as file:
             file.write(data)
-        try:
-            return open_image(path)
-        except ImageError as error:
-            raise type(error)(str(error).replace(path, UPLOAD_NAME)) from None
+        return open_image(path)
+    except ImageError as error:
+        raise type(error)(str(error).replace(path, UPLOAD_NAME)) from None
+    finally:
+        os.unlink(path)
 
 
 def png_data_url(image: np.ndarray) -> str:

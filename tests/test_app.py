@@ -12,6 +12,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -273,18 +274,17 @@ def test_keep_alive_connection_serves_several_predictions(fake_server):
 @pytest.mark.parametrize(
     ("body", "expected_status"),
     [
-        (b"", 400),
-        (b"hello, this is not an image", 400),
-        (b"<svg xmlns='http://www.w3.org/2000/svg'/>", 400),
-        (encode(draw_digit(7))[:200], 400),
-        (encode(draw_digit(7), "JPEG")[:-400], 400),
-        (png_declaring_size(50_000, 50_000), 400),
-        (png_declaring_size(100_000, 1), 400),
-        (encode(Image.new("L", (4, 4), "black")), 400),
-        (encode(Image.new("L", (CANVAS_SIZE, CANVAS_SIZE), "white")), 422),
-        (encode(Image.new("RGBA", (CANVAS_SIZE, CANVAS_SIZE), (0, 0, 0, 0))), 422),
+        pytest.param(b"", 400, id="empty"),
+        pytest.param(b"hello, this is not an image", 400, id="text"),
+        pytest.param(b"<svg xmlns='http://www.w3.org/2000/svg'/>", 400, id="svg"),
+        pytest.param(encode(draw_digit(7))[:200], 400, id="truncated-png"),
+        pytest.param(encode(draw_digit(7), "JPEG")[:-400], 400, id="truncated-jpeg"),
+        pytest.param(png_declaring_size(50_000, 50_000), 400, id="huge-dimensions"),
+        pytest.param(png_declaring_size(100_000, 1), 400, id="huge-width"),
+        pytest.param(encode(Image.new("L", (4, 4), "black")), 400, id="too-small"),
+        pytest.param(encode(Image.new("L", (CANVAS_SIZE, CANVAS_SIZE), "white")), 422, id="blank-white"),
+        pytest.param(encode(Image.new("RGBA", (CANVAS_SIZE, CANVAS_SIZE), (0, 0, 0, 0))), 422, id="blank-transparent"),
     ],
-    ids=["empty", "text", "svg", "truncated-png", "truncated-jpeg", "huge-dimensions", "huge-width", "too-small", "blank-white", "blank-transparent"],
 )
 def test_bad_images_get_a_json_error_and_the_server_keeps_serving(fake_server, body, expected_status):
     status, result = predict(fake_server, body)
@@ -294,6 +294,16 @@ def test_bad_images_get_a_json_error_and_the_server_keeps_serving(fake_server, b
     assert isinstance(message, str) and message and "\n" not in message
     assert "Traceback" not in message and "digits-" not in message  # no stack traces, no server-side file names
     assert_still_serving(fake_server)
+
+
+def test_uploads_leave_no_temporary_files(fake_server):
+    def leftovers() -> set[str]:
+        return {path.name for path in Path(tempfile.gettempdir()).glob("digits-upload-*")}
+
+    before = leftovers()
+    for body in (encode(draw_digit(1)), b"not an image", png_declaring_size(50_000, 50_000)):
+        predict(fake_server, body)
+    assert leftovers() == before
 
 
 def raw_exchange(server: app.DigitServer, head: bytes, body: bytes = b"", finish_sending: bool = False) -> tuple[int, dict]:
