@@ -1,0 +1,260 @@
+"""Accuracy of evaluate.py on realistic digit images (benchmarks/realistic.py), through the full CLI.
+
+Renders MNIST test digits the way people's own images look, runs ``evaluate.main([... "--json"])`` once
+over all of them, and prints accuracy overall and per style, the --number reading accuracy on multi-digit
+images, and what happened to each bad input. Failures go to a contact sheet in benchmarks/out/ so a person
+can look at them (with the 28x28 the model saw, given --save-preprocessed).
+
+  python benchmarks/bench_realistic.py                       # 2000 images, all styles
+  python benchmarks/bench_realistic.py --count 200 --styles phone_photo,canvas_rgba --keep /tmp/set
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import math
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from PIL import Image, ImageDraw
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import realistic  # noqa: E402  (needs the project root on sys.path first)
+
+OUT_DIR = ROOT / "benchmarks" / "out"
+DEFAULT_COUNT = 2000  # single-digit images, styles in turn: 100 per style
+DEFAULT_NUMBERS = 200  # multi-digit number images for --number
+TARGET_ACCURACY = 0.99  # issue 3: >= 99% through the full CLI on the realistic set
+MAX_SHEET_FAILURES = 80  # tiles on the failure contact sheet
+TILE = 112  # pixels per thumbnail on the contact sheet
+CAPTION = 28  # pixels of caption under each tile
+
+
+def run_cli(paths: Sequence[str | Path], *options: str) -> tuple[int, list[dict], str]:
+    """Run ``evaluate.main`` in this process with --json; return its exit code, the parsed records and stderr."""
+    import evaluate
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = evaluate.main([*(str(path) for path in paths), "--json", *options])
+    text = stdout.getvalue()
+    return code, (json.loads(text) if text.strip() else []), stderr.getvalue()
+
+
+def score_digits(rows: Sequence[dict], records: Sequence[dict]) -> tuple[dict[str, dict], list[dict]]:
+    """Per-style {'total', 'correct', 'errors'} and the list of failures (wrong digit or error), given manifest rows."""
+    by_path = {record["path"]: record for record in records}
+    styles: dict[str, dict] = {}
+    failures = []
+    for row in rows:
+        record = by_path.get(str(row["path"]), {"digit": None, "confidence": None, "error": "missing from the CLI's output"})
+        tally = styles.setdefault(row["style"], {"total": 0, "correct": 0, "errors": 0})
+        tally["total"] += 1
+        if record["error"] is not None:
+            tally["errors"] += 1
+        if record["digit"] == row["label"]:
+            tally["correct"] += 1
+        else:
+            failures.append(
+                {**row, "path": str(row["path"]), "digit": record["digit"], "confidence": record["confidence"], "error": record["error"]}
+            )
+    return styles, failures
+
+
+def score_numbers(rows: Sequence[dict], records: Sequence[dict]) -> tuple[int, list[dict]]:
+    """How many number images were read exactly (spaces ignored), and the failures."""
+    by_path = {record["path"]: record for record in records}
+    failures = []
+    for row in rows:
+        record = by_path.get(str(row["path"]), {"number": None, "error": "missing from the CLI's output"})
+        read = (record.get("number") or "").replace(" ", "")
+        if read != row["label"]:
+            failures.append({**row, "path": str(row["path"]), "number": record.get("number"), "error": record["error"]})
+    return len(rows) - len(failures), failures
+
+
+def check_bad_inputs(cases: Sequence[realistic.BadInput], records: Sequence[dict]) -> list[dict]:
+    """One outcome per bad input: what was expected, what the CLI said, and whether that was right."""
+    by_path = {record["path"]: record for record in records}
+    outcomes = []
+    for case in cases:
+        record = by_path.get(str(case.path))
+        if record is None:
+            got, ok = "missing from the CLI's output", False
+        elif record["error"] is not None:
+            got, ok = f"error: {record['error']}", case.expected is None
+        else:
+            got, ok = f"digit {record['digit']} ({record['confidence']:.1%})", record["digit"] == case.expected
+        expected = "error" if case.expected is None else f"digit {case.expected}"
+        outcomes.append({"file": case.path.name, "why": case.why, "expected": expected, "got": got, "ok": ok})
+    return outcomes
+
+
+def _caption(draw: ImageDraw.ImageDraw, xy: tuple[int, int], lines: Sequence[str]) -> None:
+    for offset, line in enumerate(lines):
+        draw.text((xy[0] + 2, xy[1] + 1 + 13 * offset), line, fill=(0, 0, 0))
+
+
+def contact_sheet(failures: Sequence[dict], path: Path, preprocessed: Path | None = None) -> Path | None:
+    """A PNG grid of failures: each the image as displayed, then the 28x28 the model saw (if saved), with a caption."""
+    failures = list(failures)[:MAX_SHEET_FAILURES]
+    if not failures:
+        return None
+    width = 2 * TILE if preprocessed is not None else TILE
+    columns = max(1, 1200 // (width + 8))
+    rows = math.ceil(len(failures) / columns)
+    sheet = Image.new("RGB", (columns * (width + 8), rows * (TILE + CAPTION + 8)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for index, failure in enumerate(failures):
+        x = (index % columns) * (width + 8) + 4
+        y = (index // columns) * (TILE + CAPTION + 8) + 4
+        try:
+            thumbnail = realistic.display_image(failure["path"])
+            thumbnail.thumbnail((TILE, TILE))
+            sheet.paste(thumbnail, (x, y))
+        except (OSError, ValueError):
+            draw.rectangle((x, y, x + TILE - 1, y + TILE - 1), outline=(255, 0, 0))
+        seen = preprocessed / f"{Path(failure['path']).stem}.png" if preprocessed is not None else None
+        if seen is not None and seen.exists():
+            with Image.open(seen) as image:
+                sheet.paste(image.convert("RGB").resize((TILE, TILE), Image.Resampling.NEAREST), (x + TILE, y))
+        answer = "error" if failure["error"] else f"{failure['digit']} {failure['confidence']:.0%}"
+        _caption(
+            draw, (x, y + TILE), [f"{failure['style'][:12]} #{Path(failure['path']).name[:5]}", f"true {failure['label']} got {answer}"]
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
+
+
+def _git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help="single-digit images to render (styles in turn)")
+    parser.add_argument("--numbers", type=int, default=DEFAULT_NUMBERS, help="multi-digit number images for --number (0: skip)")
+    parser.add_argument("--seed", type=int, default=0, help="seed for the digits drawn and every random choice of the styles")
+    parser.add_argument("--styles", default=",".join(realistic.STYLES), help="comma-separated styles to render")
+    parser.add_argument("--model", type=Path, help="model passed to evaluate.py --model (default: evaluate.py's own default)")
+    parser.add_argument("--data", help="MNIST .npz or IDX folder (default: $MNIST_DATA, then the Keras cache)")
+    parser.add_argument("--keep", type=Path, metavar="DIR", help="write the images here and keep them (default: a temporary folder)")
+    parser.add_argument("--save-preprocessed", action="store_true", help="also show the 28x28 the model saw on the contact sheet")
+    parser.add_argument("--no-bad-inputs", action="store_true", help="skip the bad-input checks")
+    parser.add_argument("--target", type=float, default=TARGET_ACCURACY, help="overall accuracy below this exits with status 1")
+    parser.add_argument("--out-dir", type=Path, default=OUT_DIR, help="where the contact sheet and the results JSON go")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        styles = realistic.parse_styles(args.styles)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.count < 1 or args.numbers < 0:
+        parser.error("--count must be at least 1 and --numbers at least 0")
+    model_options = ["--model", str(args.model)] if args.model else []
+
+    with contextlib.ExitStack() as stack:
+        work = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="realistic-")))
+        source = realistic.load_test_digits(args.data)
+
+        started = time.perf_counter()
+        realistic.generate(work / "digits", args.count, args.seed, styles, source)
+        number_rows = realistic.generate_numbers(work / "numbers", args.numbers, args.seed, source) if args.numbers else []
+        bad_cases = [] if args.no_bad_inputs else realistic.generate_bad_inputs(work / "bad", args.seed, source)
+        generate_seconds = time.perf_counter() - started
+
+        rows = realistic.read_manifest(work / "digits")
+        preprocessed = work / "preprocessed" if args.save_preprocessed else None
+        options = [*model_options, *(["--save-preprocessed", str(preprocessed)] if preprocessed else [])]
+        started = time.perf_counter()
+        code, records, stderr = run_cli([row["path"] for row in rows], *options)
+        cli_seconds = time.perf_counter() - started
+        if code == 2:
+            print(f"evaluate.py failed (exit 2): {stderr.strip()}", file=sys.stderr)
+            return 2
+        per_style, failures = score_digits(rows, records)
+
+        print(f"{len(rows)} images in {len(styles)} styles (seed {args.seed}) rendered in {generate_seconds:.0f} s; ", end="")
+        print(f"evaluate.py read them in {cli_seconds:.1f} s ({1000 * cli_seconds / len(rows):.0f} ms per image)")
+        print(f"\n{'style':<16} {'images':>6} {'correct':>7} {'errors':>6} {'accuracy':>9}")
+        for style in sorted(per_style, key=lambda name: per_style[name]["correct"] / per_style[name]["total"]):
+            tally = per_style[style]
+            print(f"{style:<16} {tally['total']:>6} {tally['correct']:>7} {tally['errors']:>6} {tally['correct'] / tally['total']:>9.1%}")
+        correct = sum(tally["correct"] for tally in per_style.values())
+        accuracy = correct / len(rows)
+        print(f"{'overall':<16} {len(rows):>6} {correct:>7} {sum(t['errors'] for t in per_style.values()):>6} {accuracy:>9.2%}")
+        print(f"target {args.target:.0%}: {'met' if accuracy >= args.target else 'NOT met'}")
+
+        results = {
+            "commit": _git_commit(),
+            "seed": args.seed,
+            "count": len(rows),
+            "model": str(args.model) if args.model else "default",
+            "accuracy": accuracy,
+            "per_style": per_style,
+            "cli_seconds": cli_seconds,
+        }
+        if failures:
+            print(f"\nfailures ({len(failures)}; first 20):")
+            for failure in failures[:20]:
+                answer = f"error: {failure['error']}" if failure["error"] else f"{failure['digit']} ({failure['confidence']:.1%})"
+                print(f"  {failure['path']}: true {failure['label']}, got {answer}")
+            sheet = contact_sheet(failures, args.out_dir / f"realistic_failures_seed{args.seed}.png", preprocessed)
+            print(f"contact sheet: {sheet}")
+        results["failures"] = [
+            {key: failure[key] for key in ("file", "style", "label", "digit", "confidence", "error")} for failure in failures
+        ]
+
+        if number_rows:
+            numbers = realistic.read_manifest(work / "numbers")
+            _, number_records, _ = run_cli([row["path"] for row in numbers], "--number", *model_options)
+            read, number_failures = score_numbers(numbers, number_records)
+            print(f"\nnumbers (--number, 2-5 digits): {read}/{len(numbers)} read exactly ({read / len(numbers):.1%})")
+            for failure in number_failures[:10]:
+                print(
+                    f"  {failure['path']}: true {failure['label']}, got {failure['number']!r}"
+                    + (f" error: {failure['error']}" if failure["error"] else "")
+                )
+            results["numbers"] = {"total": len(numbers), "read": read, "failures": [f["file"] for f in number_failures]}
+
+        if bad_cases:
+            good = [rows[0]["path"], rows[1]["path"]]  # good files in the same call must still be predicted
+            bad_code, bad_records, _ = run_cli([*(case.path for case in bad_cases), *good], *model_options)
+            outcomes = check_bad_inputs(bad_cases, bad_records)
+            good_ok = sum(
+                1 for record in bad_records for row in rows[:2] if record["path"] == str(row["path"]) and record["digit"] == row["label"]
+            )
+            print(
+                f"\nbad inputs: {sum(o['ok'] for o in outcomes)}/{len(outcomes)} as expected; exit code {bad_code} (expected 1); ", end=""
+            )
+            print(f"good files in the same call predicted right: {good_ok}/2")
+            for outcome in outcomes:
+                print(f"  {'ok ' if outcome['ok'] else 'BAD'} {outcome['file']:<18} expected {outcome['expected']:<8} got {outcome['got']}")
+            results["bad_inputs"] = {"exit_code": bad_code, "outcomes": outcomes, "good_ok": good_ok}
+
+        args.out_dir.mkdir(parents=True, exist_ok=True)
+        results_path = args.out_dir / f"realistic_results_seed{args.seed}.json"
+        results_path.write_text(json.dumps(results, indent=1, default=float) + "\n")
+        print(f"\nresults: {results_path}")
+    return 0 if accuracy >= args.target else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
