@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import keras
 from keras import layers
@@ -11,29 +10,9 @@ from keras import layers
 from data import IMAGE_SIZE, NUM_CLASSES
 
 INPUT_SHAPE = (IMAGE_SIZE, IMAGE_SIZE, 1)
+DEFAULT_LEARNING_RATE = 1e-3  # Adam's own default; train.py passes each recipe's rate
 # Faster-moving BatchNorm statistics than Keras's 0.99, so short smoke runs evaluate sensibly too.
 BATCHNORM_MOMENTUM = 0.9
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """How an architecture is meant to be trained; train.py's defaults come from here."""
-
-    epochs: int
-    batch_size: int
-    learning_rate: float  # Adam's (peak) learning rate
-    validation_split: float  # fraction of the training set held out for validation
-    augment: bool  # random rotation / shift / zoom of the training images
-    schedule: bool  # one-cycle learning rate (warm up, then cosine decay to ~0)
-
-
-RECIPES = {
-    # The classic reference, trained as it always was: no augmentation, constant learning rate.
-    "seed": Recipe(epochs=10, batch_size=60, learning_rate=1e-3, validation_split=0.3, augment=False, schedule=False),
-    # Our stronger CNN. A small validation slice only for monitoring: the model that is
-    # kept is always the last epoch's, so the more images left for training the better.
-    "default": Recipe(epochs=15, batch_size=128, learning_rate=3e-3, validation_split=1 / 12, augment=True, schedule=True),
-}
 
 
 def compile_model(model: keras.Model, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule) -> keras.Model:
@@ -48,7 +27,7 @@ def compile_model(model: keras.Model, learning_rate: float | keras.optimizers.sc
     return model
 
 
-def build_seed(learning_rate: float = RECIPES["seed"].learning_rate) -> keras.Model:
+def build_seed(learning_rate: float = DEFAULT_LEARNING_RATE) -> keras.Model:
     """The classic reference CNN, layer for layer."""
     model = keras.Sequential(
         [
@@ -76,7 +55,7 @@ def _conv_block(x, filters: int, kernel_size: int = 3, strides: int = 1, padding
     return layers.ReLU()(x)
 
 
-def build_default(learning_rate: float = RECIPES["default"].learning_rate, filters: tuple[int, int, int] = (32, 48, 96)) -> keras.Model:
+def build_default(learning_rate: float = DEFAULT_LEARNING_RATE, filters: tuple[int, int, int] = (32, 48, 96)) -> keras.Model:
     """A stronger CNN of the same family: BatchNorm after every conv, two pooling stages, dropout.
 
     Sized for a 2-core CPU: one wide 5x5 conv at full resolution (cheap on a single input
@@ -102,10 +81,8 @@ def build_default(learning_rate: float = RECIPES["default"].learning_rate, filte
 BUILDERS: dict[str, Callable[..., keras.Model]] = {"default": build_default, "seed": build_seed}
 
 
-def build_model(arch: str, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule | None = None) -> keras.Model:
+def build_model(arch: str, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = DEFAULT_LEARNING_RATE) -> keras.Model:
     """Return the compiled model named ``arch`` ('default' or 'seed')."""
     if arch not in BUILDERS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(BUILDERS)}")
-    if learning_rate is None:
-        learning_rate = RECIPES[arch].learning_rate
     return BUILDERS[arch](learning_rate=learning_rate)

@@ -1,0 +1,182 @@
+"""train.py through main([...]): flags, errors, artifacts, round trips, interruption, and a real-MNIST run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+import train
+from tests.conftest import ROOT
+
+ARTIFACTS = [
+    "mnist_cnn.keras",
+    "mnist_cnn.tflite",
+    "metrics.json",
+    "history.png",
+    "confusion_matrix.png",
+    "worst_mistakes.png",
+    "sample_predictions.png",
+]
+
+
+def draw_bars(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """A learnable toy task in MNIST's format: label d is a white bar at a position set by d."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, count).astype(np.uint8)
+    images = np.zeros((count, 28, 28), np.uint8)
+    for image, label in zip(images, labels, strict=True):
+        canvas = Image.new("L", (28, 28))
+        offset = 2 + 2 * int(label) + int(rng.integers(0, 2))
+        ImageDraw.Draw(canvas).rectangle([offset, 4, offset + 2, 23], fill=255)
+        image[:] = np.asarray(canvas)
+    return images, labels
+
+
+@pytest.fixture(scope="module")
+def toy_npz(tmp_path_factory) -> Path:
+    x_train, y_train = draw_bars(600, seed=0)
+    x_test, y_test = draw_bars(200, seed=1)
+    path = tmp_path_factory.mktemp("data") / "toy.npz"
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return path
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, toy_npz) -> Path:
+    out_dir = tmp_path_factory.mktemp("run")
+    code = train.main(["--data", str(toy_npz), "--out-dir", str(out_dir), "--epochs", "3", "--batch-size", "32", "--seed", "1"])
+    assert code == 0
+    return out_dir
+
+
+def test_help_shows_defaults(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(["--help"])
+    assert exit_info.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines at the terminal width
+    for flag in (
+        "--arch",
+        "--epochs",
+        "--batch-size",
+        "--learning-rate",
+        "--validation-split",
+        "--seed",
+        "--data",
+        "--out-dir",
+        "--limit",
+        "--deterministic",
+    ):
+        assert flag in text
+    assert "(default: default)" in text
+    for arch, recipe in train.RECIPES.items():
+        assert f"{recipe.epochs} for {arch}" in text
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["--epochs", "0"], ["--arch", "vgg"], ["--validation-split", "1.5"], ["--batch-size", "x"], ["--learning-rate", "-1"], ["--bogus"]],
+    ids=["zero-epochs", "unknown-arch", "split-range", "not-a-number", "negative-rate", "unknown-flag"],
+)
+def test_bad_flags_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.main(argv)
+    assert exit_info.value.code == 2
+    assert "error" in capsys.readouterr().err
+
+
+def test_missing_data_one_line(tmp_path, capsys):
+    assert train.main(["--data", str(tmp_path / "absent.npz"), "--out-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "absent.npz" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_corrupt_data_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.npz"
+    bad.write_text("hello")
+    assert train.main(["--data", str(bad), "--out-dir", str(tmp_path / "out")]) == 2
+    assert "bad.npz" in capsys.readouterr().err
+
+
+def test_artifacts_and_metrics(trained, toy_npz):
+    for name in ARTIFACTS:
+        assert (trained / name).stat().st_size > 0, name
+    assert not [p for p in trained.iterdir() if ".tmp" in p.name]
+    record = json.loads((trained / "metrics.json").read_text())
+    assert record["command"].startswith("python train.py --data")
+    assert record["epochs_run"] == 3 and len(record["history"]["val_accuracy"]) == 3
+    assert record["config"]["arch"] == "default" and record["config"]["batch_size"] == 32
+    assert set(record["per_class"]) == {str(d) for d in range(10)}
+    assert np.array(record["confusion_matrix"]).sum() == 200
+    assert record["data"]["source"] == str(toy_npz) and len(record["data"]["sha256"]) == 64
+    assert record["versions"]["tensorflow"].startswith("2.")
+    assert record["test_accuracy"] > 0.5  # the toy task is easy: far above the 10% of guessing
+
+
+def test_keras_round_trip_and_tflite_equality(trained, toy_npz):
+    import keras
+
+    from inference import load_predictor
+
+    images = np.load(toy_npz)["x_test"][:64].astype(np.float32)[..., None] / 255
+    model = keras.models.load_model(trained / "mnist_cnn.keras", compile=False)
+    assert not model.compiled and getattr(model, "optimizer", None) is None  # shipped lean: no optimizer state
+    keras_probabilities = np.asarray(model.predict(images, verbose=0))
+    lite = load_predictor(trained / "mnist_cnn.tflite")
+    assert lite.backend == "litert"
+    np.testing.assert_allclose(lite.predict(images), keras_probabilities, atol=1e-4)
+    record = json.loads((trained / "metrics.json").read_text())
+    assert keras_probabilities.argmax(1).tolist() == load_predictor(trained / "mnist_cnn.keras").predict(images).argmax(1).tolist()
+    assert record["tflite_max_abs_difference"] < 1e-4
+
+
+def test_seed_arch_with_limit(tmp_path, toy_npz):
+    code = train.main(["--arch", "seed", "--data", str(toy_npz), "--out-dir", str(tmp_path), "--epochs", "1", "--limit", "300"])
+    assert code == 0
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["data"]["train_images"] + record["data"]["validation_images"] == 300
+    assert record["config"]["validation_split"] == 0.3 and record["config"]["augment"] is False
+
+
+def test_interrupt_keeps_previous_model(tmp_path, toy_npz, trained):
+    """Ctrl-C in the middle of training: exit 130, the earlier model still loads, no partial files."""
+    out_dir = tmp_path / "models"
+    out_dir.mkdir()
+    for name in ARTIFACTS:
+        (out_dir / name).write_bytes((trained / name).read_bytes())
+    before = {name: (out_dir / name).read_bytes() for name in ARTIFACTS}
+    command = [sys.executable, "train.py", "--data", str(toy_npz), "--out-dir", str(out_dir), "--epochs", "500", "--batch-size", "8"]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+    )
+    lines = []
+    deadline = time.monotonic() + 120
+    for line in process.stdout:
+        lines.append(line)
+        if line.startswith("Epoch 2/") or time.monotonic() > deadline:
+            break
+    process.send_signal(signal.SIGINT)
+    output = "".join(lines) + process.communicate(timeout=60)[0]
+    assert process.returncode == 130, output
+    assert "interrupted" in output and "Traceback" not in output
+    assert {name: (out_dir / name).read_bytes() for name in ARTIFACTS} == before
+    assert sorted(p.name for p in out_dir.iterdir()) == sorted(ARTIFACTS)
+
+
+@pytest.mark.slow
+def test_real_mnist_short_run(tmp_path, mnist_path):
+    """A few thousand real digits for two epochs already beat 95% on the full test set."""
+    code = train.main(["--data", str(mnist_path), "--out-dir", str(tmp_path), "--limit", "4000", "--epochs", "2", "--seed", "3"])
+    assert code == 0
+    record = json.loads((tmp_path / "metrics.json").read_text())
+    assert record["data"]["test_images"] == 10000
+    assert record["test_accuracy"] >= 0.95, record["test_accuracy"]
