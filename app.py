@@ -89,6 +89,14 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
     # client's delayed ACK of the headers, on every response.
     disable_nagle_algorithm = True
 
+    def handle_expect_100(self) -> bool:
+        # Clients such as curl ask before sending a large body: refuse an oversized one before it is sent.
+        declared = self.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
+            self._refuse_too_large(int(declared))
+            return False
+        return super().handle_expect_100()
+
     def do_GET(self) -> None:
         self._serve_static(include_body=True)
 
@@ -145,15 +153,18 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
             self._send_json(HTTPStatus.BAD_REQUEST, {"error": "empty request: send the image file bytes as the body"})
             return None
         if length > MAX_UPLOAD_BYTES:
-            # The body stays unread, so this connection cannot carry another request: close it.
-            message = f"image is {length:,} bytes; the limit is {MAX_UPLOAD_BYTES:,} bytes ({MAX_UPLOAD_BYTES // 2**20} MB)"
-            self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message}, close=True)
+            self._refuse_too_large(length)
             return None
         body = self.rfile.read(length)
         if len(body) != length:
             self._send_json(HTTPStatus.BAD_REQUEST, {"error": f"body ended after {len(body)} of {length} bytes"}, close=True)
             return None
         return body
+
+    def _refuse_too_large(self, length: int) -> None:
+        # The body stays unread, so this connection cannot carry another request: close it.
+        message = f"image is {length:,} bytes; the limit is {MAX_UPLOAD_BYTES:,} bytes ({MAX_UPLOAD_BYTES // 2**20} MB)"
+        self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message}, close=True)
 
     def _send_json(self, status: HTTPStatus, payload: dict, include_body: bool = True, close: bool = False, allow: str = "") -> None:
         content = json.dumps(payload).encode()

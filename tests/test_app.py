@@ -280,7 +280,7 @@ def test_keep_alive_connection_serves_several_predictions(fake_server):
         pytest.param(encode(draw_digit(7))[:200], 400, id="truncated-png"),
         pytest.param(encode(draw_digit(7), "JPEG")[:-400], 400, id="truncated-jpeg"),
         pytest.param(png_declaring_size(50_000, 50_000), 400, id="huge-dimensions"),
-        pytest.param(png_declaring_size(100_000, 1), 400, id="huge-width"),
+        pytest.param(png_declaring_size(100_000, 1_000), 400, id="huge-width"),
         pytest.param(encode(Image.new("L", (4, 4), "black")), 400, id="too-small"),
         pytest.param(encode(Image.new("L", (CANVAS_SIZE, CANVAS_SIZE), "white")), 422, id="blank-white"),
         pytest.param(encode(Image.new("RGBA", (CANVAS_SIZE, CANVAS_SIZE), (0, 0, 0, 0))), 422, id="blank-transparent"),
@@ -326,6 +326,24 @@ def test_too_large_is_refused_from_the_header_without_reading_the_body(fake_serv
     assert "limit" in result["error"]
     assert time.perf_counter() - started < 5
     assert_still_serving(fake_server)
+
+
+def test_too_large_is_refused_before_100_continue(fake_server):
+    head = f"POST /predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {app.MAX_UPLOAD_BYTES + 1}\r\n\r\n"
+    status, result = raw_exchange(fake_server, head.encode())
+    assert status == 413 and "limit" in result["error"]
+
+
+def test_expect_100_continue_for_a_normal_upload(fake_server):
+    body = encode(draw_digit(1))
+    head = f"POST /predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: {len(body)}\r\n\r\n"
+    status, result = raw_exchange(fake_server, head.encode(), body)
+    assert status == 200 and result["digit"] == FAKE_DIGIT
+
+
+def test_upload_of_exactly_the_limit_is_read(fake_server):
+    status, result = predict(fake_server, b"\0" * app.MAX_UPLOAD_BYTES)
+    assert status == 400 and "not an image" in result["error"]
 
 
 @pytest.mark.parametrize(
