@@ -151,7 +151,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--styles", default=",".join(realistic.STYLES), help="comma-separated styles to render")
     parser.add_argument("--model", type=Path, help="model passed to evaluate.py --model (default: evaluate.py's own default)")
     parser.add_argument("--data", help="MNIST .npz or IDX folder (default: $MNIST_DATA, then the Keras cache)")
-    parser.add_argument("--keep", type=Path, metavar="DIR", help="write the images here and keep them (default: a temporary folder)")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        metavar="DIR",
+        help="write the images here and keep them; reused when seed, count and styles match (default: a temp folder)",
+    )
     parser.add_argument("--save-preprocessed", action="store_true", help="also show the 28x28 the model saw on the contact sheet")
     parser.add_argument("--no-bad-inputs", action="store_true", help="skip the bad-input checks")
     parser.add_argument("--target", type=float, default=TARGET_ACCURACY, help="overall accuracy below this exits with status 1")
@@ -175,8 +180,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         source = realistic.load_test_digits(args.data)
 
         started = time.perf_counter()
-        realistic.generate(work / "digits", args.count, args.seed, styles, source)
-        number_rows = realistic.generate_numbers(work / "numbers", args.numbers, args.seed, source) if args.numbers else []
+        # A kept set made with the same settings is reused: rendering is most of a run's time on a small machine.
+        if realistic.manifest_params(work / "digits") != {"seed": args.seed, "count": args.count, "styles": styles}:
+            realistic.generate(work / "digits", args.count, args.seed, styles, source)
+        lengths = list(realistic.NUMBER_LENGTHS)
+        if args.numbers and realistic.manifest_params(work / "numbers") != {"seed": args.seed, "count": args.numbers, "lengths": lengths}:
+            realistic.generate_numbers(work / "numbers", args.numbers, args.seed, source)
         bad_cases = [] if args.no_bad_inputs else realistic.generate_bad_inputs(work / "bad", args.seed, source)
         generate_seconds = time.perf_counter() - started
 
@@ -222,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             {key: failure[key] for key in ("file", "style", "label", "digit", "confidence", "error")} for failure in failures
         ]
 
-        if number_rows:
+        if args.numbers:
             numbers = realistic.read_manifest(work / "numbers")
             _, number_records, _ = run_cli([row["path"] for row in numbers], "--number", *model_options)
             read, number_failures = score_numbers(numbers, number_records)

@@ -330,8 +330,8 @@ def clean_paper(digit: np.ndarray, rng: np.random.Generator) -> Sample:
 
 
 def thick_pen(digit: np.ndarray, rng: np.random.Generator) -> Sample:
-    """A fat marker: every stroke widened by 0.5 to 1.25 MNIST pixels a side."""
-    return _photo_or_png(rng, _paper_image(digit, rng, grow=int(rng.integers(2, 6))))
+    """A fat marker: every stroke widened by 0.5 to 1 MNIST pixel a side."""
+    return _photo_or_png(rng, _paper_image(digit, rng, grow=int(rng.integers(2, 5))))
 
 
 def thin_pen(digit: np.ndarray, rng: np.random.Generator) -> Sample:
@@ -673,16 +673,24 @@ def generate(
         path = out / f"{index:05d}_{style}{sample.extension}"
         sample.save(path)
         rows.append({"file": path.name, "label": int(labels[source_index]), "style": style, "source_index": int(source_index)})
-    _write_manifest(out, rows, seed)
+    _write_manifest(out, rows, {"seed": seed, "count": count, "styles": names})
     return [(out / row["file"], row["label"]) for row in rows]
 
 
-def _write_manifest(out: Path, rows: list[dict], seed: int) -> None:
+def _write_manifest(out: Path, rows: list[dict], params: dict) -> None:
     with open(out / MANIFEST_CSV, "w", newline="") as stream:
         writer = csv.DictWriter(stream, fieldnames=list(rows[0]) if rows else ["file", "label"])
         writer.writeheader()
         writer.writerows(rows)
-    (out / MANIFEST_JSON).write_text(json.dumps({"seed": seed, "images": rows}, indent=1) + "\n")
+    (out / MANIFEST_JSON).write_text(json.dumps({**params, "images": rows}, indent=1) + "\n")
+
+
+def manifest_params(out_dir: str | os.PathLike) -> dict | None:
+    """What a set in out_dir was generated with (seed, count, styles or lengths), or None if there is none."""
+    path = Path(out_dir) / MANIFEST_JSON
+    if not path.exists():
+        return None
+    return {key: value for key, value in json.loads(path.read_text()).items() if key != "images"}
 
 
 def read_manifest(out_dir: str | os.PathLike) -> list[dict]:
@@ -741,7 +749,7 @@ def generate_numbers(
         sample.save(path)
         number = "".join(str(int(labels[i])) for i in chosen)
         rows.append({"file": path.name, "label": number, "style": "number", "source_index": ",".join(str(int(i)) for i in chosen)})
-    _write_manifest(out, rows, seed)
+    _write_manifest(out, rows, {"seed": seed, "count": count, "lengths": list(lengths)})
     return [(out / row["file"], row["label"]) for row in rows]
 
 
