@@ -49,12 +49,12 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 # --- Finding the ink -----------------------------------------------------------------------------
 # A canvas export with at least this fraction of fully transparent pixels draws its digit in alpha.
 TRANSPARENT_FRACTION = 0.2
-# Lighting is estimated on a grid of blocks this fraction of the longest side; small images
-# (fewer than 3 blocks across) have no room for lighting changes and use one global level.
-BLOCK_FRACTION = 1 / 8
-MIN_BLOCK = 12  # pixels
-# Within a block, the paper level is this percentile (ink rarely covers more than a quarter of a block).
-PAPER_PERCENTILE = 75
+# Lighting (the paper's brightness) is estimated at this longest side: it varies slowly, and it is cheap there.
+BACKGROUND_SIDE = 160
+# The estimate's window is 2.5 stroke widths, kept within these fractions of the longest side: wide
+# enough to ignore texture, narrow enough to follow a shadow, and always wider than a fat marker.
+MIN_WINDOW_FRACTION = 1 / 20
+MAX_WINDOW_FRACTION = 1 / 3
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of full scale, or there is no digit
 NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise standard deviations above the paper
 WEAK_FRACTION = 0.5  # hysteresis: faint pixels above this fraction of the threshold join touching strokes
@@ -63,10 +63,13 @@ WEAK_FRACTION = 0.5  # hysteresis: faint pixels above this fraction of the thres
 SPECK_FRACTION = 0.03  # components smaller than this fraction of the digit's area are specks
 MIN_DIGIT_FRACTION = 0.04  # the digit's longer side must be at least this fraction of the image's
 NEARBY_FRACTION = 0.25  # pieces within this fraction of the digit's size belong to it (a broken stroke)
-# A ruled line or frame edge: spans this fraction of the image across, yet is this thin.
+# Ruled lines and frame edges are straight runs of ink across at least this fraction of the image ...
 LINE_SPAN = 0.85
-LINE_THICKNESS = 0.035
-LINE_BAND = 0.12  # a tilted line's bounding box stays within this fraction of the image
+LINE_TILT = 0.006  # ... allowed to drift this fraction of their length sideways (a photo's slight tilt)
+LINE_GAP = 0.01  # ... and to have gaps this fraction of their length (noise, faint printing),
+LINE_THICKNESS = 0.02  # ... and no thicker than this fraction of the image.
+LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
+LINE_BEYOND = 2.0  # a line crossing a digit is erased only when it runs this many times the digit's extent
 # Components touching the image edge (shadows, the table around the paper, frames) are passed over
 # for one that does not, when that one is at least this fraction of their size.
 BORDER_PREFERENCE = 0.1
@@ -197,22 +200,38 @@ def _shrink(image: Image.Image) -> Image.Image:
     return image.resize(size, Image.Resampling.BOX, reducing_gap=3.0)
 
 
-def _block_level(values: np.ndarray, percentile: float, spread: str) -> np.ndarray:
-    """Smooth background level (H, W): a percentile per block, widened by one block, upsampled bilinearly."""
-    height, width = values.shape
-    block = max(MIN_BLOCK, round(max(height, width) * BLOCK_FRACTION))
-    rows, cols = height // block, width // block
-    if rows < 3 or cols < 3:
-        return np.full_like(values, np.percentile(values, percentile))
-    # Blocks tile the image; the remainder at the bottom/right joins the last block through resampling.
-    tiles = values[: rows * block, : cols * block].reshape(rows, block, cols, block).transpose(0, 2, 1, 3)
-    grid = np.percentile(tiles.reshape(rows, cols, -1), percentile, axis=2).astype(np.float32)
-    # A block filled by a fat stroke reads as ink; its neighbours' level is the paper's.
-    padded = np.pad(grid, 1, mode="edge")
-    shifted = np.stack([padded[r : r + rows, c : c + cols] for r in range(3) for c in range(3)])
-    grid = shifted.max(axis=0) if spread == "max" else shifted.min(axis=0)
-    level = Image.fromarray(grid, mode="F").resize((width, height), Image.Resampling.BILINEAR)
-    return np.asarray(level, dtype=np.float32)
+def _running(values: np.ndarray, size: int, axis: int, pick) -> np.ndarray:
+    """Max or min (``pick``) over a centred window of odd ``size`` along ``axis``, edges extended."""
+    values = np.moveaxis(values, axis, 0)
+    radius = size // 2
+    out = np.concatenate([np.repeat(values[:1], radius, axis=0), values, np.repeat(values[-1:], radius, axis=0)])
+    # Doubling: after each step out[i] covers a window of `width` starting at i; two overlapping windows make `size`.
+    width = 1
+    while 2 * width <= size:
+        out = pick(out[:-width], out[width:])
+        width *= 2
+    out = pick(out[: len(out) - (size - width)], out[size - width :])
+    return np.moveaxis(out, 0, axis)
+
+
+def _background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
+    """The paper's own brightness under the lighting, float32 (H, W): the ink erased by a morphological
+    closing (opening for light ink) with a window wider than the strokes, which keeps shadow edges sharp."""
+    height, width = gray.shape
+    scale = min(1.0, BACKGROUND_SIDE / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = np.asarray(Image.fromarray(gray, mode="F").resize(size, Image.Resampling.BOX), dtype=np.float32)
+    # The window must be wider than a stroke: measure strokes roughly on a global threshold first.
+    ink = 1.0 - small if dark_ink else small
+    rough = ink > _otsu(np.clip(ink, 0, 1))
+    window = 2.5 * stroke_width(rough) + 3
+    longest = max(size)
+    window = int(np.clip(window, longest * MIN_WINDOW_FRACTION, longest * MAX_WINDOW_FRACTION)) | 1
+    first, second = (np.maximum, np.minimum) if dark_ink else (np.minimum, np.maximum)
+    level = small
+    for pick in (first, second):
+        level = _running(_running(level, window, 0, pick), window, 1, pick)
+    return np.asarray(Image.fromarray(level, mode="F").resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def _ink_map(image: Image.Image) -> np.ndarray:
@@ -225,16 +244,15 @@ def _ink_map(image: Image.Image) -> np.ndarray:
             return alpha
         # Semi-transparent pixels over white: how the image looks in a viewer.
         gray = gray * alpha + (1.0 - alpha)
+    # Polarity: the median pixel is paper; ink is the side that departs from it most.
     paper = float(np.median(gray))
     darker = float(np.clip(paper - gray, 0, None).mean())
     lighter = float(np.clip(gray - paper, 0, None).mean())
     if darker >= lighter:
         # Dark ink on light paper: lighting multiplies the paper's brightness, so divide it out.
-        level = _block_level(gray, PAPER_PERCENTILE, "max")
-        return np.clip(1.0 - gray / np.maximum(level, 1e-3), 0, 1)
+        return np.clip(1.0 - gray / np.maximum(_background(gray, dark_ink=True), 1e-3), 0, 1)
     # Light ink on a dark background (a paint program, a blackboard): subtract the background.
-    level = _block_level(gray, 100 - PAPER_PERCENTILE, "min")
-    return np.clip(gray - level, 0, 1)
+    return np.clip(gray - _background(gray, dark_ink=False), 0, 1)
 
 
 # --- Connected components (run-length union-find in numpy) ---------------------------------------
@@ -255,6 +273,16 @@ class _Components:
     bottom: np.ndarray
     left: np.ndarray
     right: np.ndarray
+
+    def label_image(self) -> np.ndarray:
+        """Int64 (H, W): each pixel's component label, -1 for background."""
+        out = np.full(self.shape, -1, dtype=np.int64)
+        lengths = self.run_end - self.run_start
+        if lengths.size:
+            starts = self.run_row * self.shape[1] + self.run_start
+            offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+            out.reshape(-1)[np.repeat(starts, lengths) + offsets] = np.repeat(self.run_label, lengths)
+        return out
 
     def mask(self, labels: np.ndarray) -> np.ndarray:
         """Bool (H, W) of the pixels in the given components."""
@@ -352,7 +380,9 @@ def _threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
     median = float(np.median(ink))
     sigma = 1.4826 * float(np.median(np.abs(ink - median)))
     floor = max(median + NOISE_SIGMAS * sigma, MIN_CONTRAST / 2)
-    candidates = ink[ink > floor]
+    liberal = ink > floor
+    # Ruled lines and frames can be darker than the writing; they must not set the threshold.
+    candidates = ink[liberal & ~_lines(liberal)]
     if candidates.size < 4:
         raise NoDigitError("no digit found (blank or near-blank image)")
     # Otsu among the pixels above the noise floor: ink vs paper texture, not balanced by the paper's area.
@@ -361,26 +391,9 @@ def _threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
     weak = ink > max(WEAK_FRACTION * threshold, floor)
     parts = _components(weak)
     # Keep the faint pixels only where their component also holds strong ink.
-    label_image = np.full(weak.shape, -1, dtype=np.int64)
-    flat = label_image.reshape(-1)
-    lengths = parts.run_end - parts.run_start
-    starts = parts.run_row * weak.shape[1] + parts.run_start
-    offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-    flat[np.repeat(starts, lengths) + offsets] = np.repeat(parts.run_label, lengths)
+    label_image = parts.label_image()
     strong_labels = np.unique(label_image[strong & weak])
     return np.isin(label_image, strong_labels[strong_labels >= 0]), threshold
-
-
-def _line_like(parts: _Components, index: int) -> bool:
-    """A ruled line or a frame edge: spans (almost) the whole image one way and is thin the other."""
-    height, width = parts.shape
-    box_w = parts.right[index] - parts.left[index]
-    box_h = parts.bottom[index] - parts.top[index]
-    area = parts.area[index]
-    # The band test allows for a slight tilt; the area test says the band is a single thin stroke.
-    if box_w >= LINE_SPAN * width and box_h <= LINE_BAND * height and area / box_w <= max(2.0, LINE_THICKNESS * height):
-        return True
-    return bool(box_h >= LINE_SPAN * height and box_w <= LINE_BAND * width and area / box_h <= max(2.0, LINE_THICKNESS * width))
 
 
 def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
@@ -388,9 +401,14 @@ def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
     height, width = mask.shape
     # Thicken vertically a little so a slightly tilted line (a phone photo) still forms long runs.
     grown = mask.copy()
-    for shift in range(1, max(1, round(0.006 * width)) + 1):
+    for shift in range(1, max(1, round(LINE_TILT * width)) + 1):
         grown[shift:] |= mask[:-shift]
         grown[:-shift] |= mask[shift:]
+    # ... and bridge the gaps that noise and faint printing leave along a line.
+    bridged = grown.copy()
+    for shift in range(1, max(1, round(LINE_GAP * width)) + 1):
+        bridged[:, shift:] |= grown[:, :-shift]
+    grown = bridged
     length = round(LINE_SPAN * width)
     # full[:, i]: the window of `length` pixels starting at column i is all ink.
     cumulative = np.concatenate([np.zeros((height, 1), np.int32), np.cumsum(grown, axis=1, dtype=np.int32)], axis=1)
@@ -399,32 +417,67 @@ def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
     # A pixel is on the line when some full window covers it.
     starts = np.concatenate([np.zeros((height, 1), np.int32), np.cumsum(full, axis=1, dtype=np.int32)], axis=1)
     lagged = np.concatenate([np.zeros((height, length), np.int32), starts[:, 1 : width + 1 - length]], axis=1)
-    return ((starts[:, 1:] - lagged) > 0) & mask
+    covered = ((starts[:, 1:] - lagged) > 0) & mask
+    # Only thin pieces are the line itself: where a digit's stroke crosses it, the ink runs on
+    # across the line, and that stroke stays.
+    return covered & (_run_lengths(mask.T).T <= max(3, round(LINE_THICKNESS * height)))
 
 
-def _remove_lines(mask: np.ndarray) -> np.ndarray:
-    """Erase ruled lines and frame edges (long straight runs across the image), even where they cross the digit."""
-    return mask & ~_horizontal_lines(mask) & ~_horizontal_lines(mask.T).T
+def _run_lengths(mask: np.ndarray) -> np.ndarray:
+    """Int (H, W): for each True pixel, the length of the horizontal run of True pixels holding it."""
+    height, width = mask.shape
+    padded = np.zeros((height, width + 2), dtype=np.int8)
+    padded[:, 1:-1] = mask
+    steps = np.diff(padded, axis=1)
+    rows, starts = np.nonzero(steps == 1)
+    _, ends = np.nonzero(steps == -1)
+    lengths = ends - starts
+    out = np.zeros((height, width), dtype=np.int32)
+    if lengths.size:
+        offsets = np.arange(lengths.sum()) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        out.reshape(-1)[np.repeat(rows * width + starts, lengths) + offsets] = np.repeat(lengths, lengths)
+    return out
+
+
+def _lines(mask: np.ndarray) -> np.ndarray:
+    """Bool mask of ruled-line and frame pixels: straight runs across (almost) the whole image."""
+    return _horizontal_lines(mask) | _horizontal_lines(mask.T).T
 
 
 def _clean(ink: np.ndarray) -> _Ink:
-    """Threshold the ink map and sort its components into content vs lines, frames and specks."""
+    """Threshold the ink map, erase ruled lines and frames, and keep the components that are not specks."""
     mask, threshold = _threshold(ink)
-    parts = _components(mask)
-    lines = np.array([_line_like(parts, i) for i in range(parts.count)], dtype=bool)
-    if lines.any() and not lines.all():
-        # Lines may cross the digit: erase straight runs, then label again.
-        stripped = _remove_lines(mask)
-        if stripped.sum() >= 0.2 * mask.sum():
+    lines = _lines(mask)
+    if lines.any():
+        parts = _components(mask)
+        labels = parts.label_image()
+        on_line = np.bincount(labels[lines], minlength=parts.count)
+        stripped = mask.copy()
+        for label in np.flatnonzero(on_line):
+            component = labels == label
+            rest = component & ~lines
+            if on_line[label] >= LINE_SHARE * parts.area[label] or not rest.any():
+                stripped &= ~component  # a line or frame with at most some specks on it
+                continue
+            # A digit crossed by a line: erase the line only if it runs well beyond the digit, so that
+            # the top bar of a 7 filling a tightly cropped image stays.
+            line_part = component & lines
+            if _extent(line_part, 1) >= LINE_BEYOND * _extent(rest, 1) or _extent(line_part, 0) >= LINE_BEYOND * _extent(rest, 0):
+                stripped &= ~line_part
+        if stripped.any():
             mask = stripped
-            parts = _components(mask)
-            lines = np.array([_line_like(parts, i) for i in range(parts.count)], dtype=bool)
-    content = np.flatnonzero(~lines) if not lines.all() else np.arange(parts.count)
-    if content.size == 0:
-        raise NoDigitError("no digit found (blank or near-blank image)")
-    largest = int(parts.area[content].max())
-    content = content[parts.area[content] >= max(SPECK_FRACTION * largest, 2)]
+    parts = _components(mask)
+    if parts.count == 0:
+        raise NoDigitError("no digit found (only lines or frames)")
+    largest = int(parts.area.max())
+    content = np.flatnonzero(parts.area >= max(SPECK_FRACTION * largest, 2))
     return _Ink(ink, threshold, parts, content)
+
+
+def _extent(mask: np.ndarray, axis: int) -> int:
+    """Number of columns (axis=1) or rows (axis=0) from the first to the last holding a True pixel."""
+    filled = np.flatnonzero(mask.any(axis=1 - axis))
+    return int(filled[-1] - filled[0] + 1) if filled.size else 0
 
 
 def _touches_border(parts: _Components, labels: np.ndarray) -> np.ndarray:
