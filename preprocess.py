@@ -474,10 +474,13 @@ def _clean(ink: np.ndarray) -> _Ink:
     return _Ink(ink, threshold, parts, content)
 
 
-def _extent(mask: np.ndarray, axis: int) -> int:
-    """Number of columns (axis=1) or rows (axis=0) from the first to the last holding a True pixel."""
-    filled = np.flatnonzero(mask.any(axis=1 - axis))
-    return int(filled[-1] - filled[0] + 1) if filled.size else 0
+def _extent(mask: np.ndarray, axis: int) -> float:
+    """How far a mask's pixels spread along columns (axis=1) or rows (axis=0), ignoring stray pixels."""
+    coordinates = np.nonzero(mask)[axis]
+    if coordinates.size == 0:
+        return 0.0
+    low, high = np.percentile(coordinates, [2, 98])
+    return float(high - low + 1)
 
 
 def _touches_border(parts: _Components, labels: np.ndarray) -> np.ndarray:

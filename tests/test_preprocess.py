@@ -1,0 +1,300 @@
+"""preprocess.py on digits drawn with Pillow in the test: every mode, polarity, transparency, EXIF,
+noise and lines, stroke width, the 20x20 fit and centring, bad files, and numbers written in a row."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+import preprocess
+from preprocess import ImageError, NoDigitError, open_image, segment_digits, segment_number
+
+# A "7" (top bar and diagonal) and a "1", as stroke polylines in a unit square.
+SEVEN = [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]]
+ONE = [[(0.5, 0.15), (0.5, 0.85)]]
+ZERO = [[(0.5, 0.15), (0.7, 0.3), (0.72, 0.7), (0.5, 0.85), (0.3, 0.7), (0.28, 0.3), (0.5, 0.15)]]
+
+
+def draw(strokes=SEVEN, size=(200, 200), pen=12, ink=0, paper=255, mode="L", offset=(0.0, 0.0), scale=1.0) -> Image.Image:
+    """Strokes (unit coordinates) drawn on a plain background."""
+    image = Image.new(mode, size, paper)
+    pen_draw = ImageDraw.Draw(image)
+    width, height = size
+    side = min(size) * scale
+    for stroke in strokes:
+        left, top = offset[0] * width + (width - side) / 2, offset[1] * height + (height - side) / 2
+        points = [(left + x * side, top + y * side) for x, y in stroke]
+        pen_draw.line(points, fill=ink, width=pen, joint="curve")
+    return image
+
+
+def reference(strokes=SEVEN) -> np.ndarray:
+    """The same digit drawn cleanly white on black and run through the pipeline."""
+    return preprocess.preprocess(draw(strokes, ink=255, paper=0))
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def check_digit(result: np.ndarray) -> None:
+    assert result.shape == (28, 28, 1)
+    assert result.dtype == np.float32
+    assert 0.0 <= result.min() and result.max() <= 1.0
+    assert result.max() > 0.9  # stroke cores are fully white, as in MNIST
+
+
+def centre_of_mass(result: np.ndarray) -> tuple[float, float]:
+    pixels = result[..., 0].astype(np.float64)
+    rows, cols = np.indices(pixels.shape)
+    return (rows * pixels).sum() / pixels.sum(), (cols * pixels).sum() / pixels.sum()
+
+
+def bounding_box(result: np.ndarray, level: float = 0.05) -> tuple[int, int]:
+    rows = np.flatnonzero((result[..., 0] > level).any(axis=1))
+    cols = np.flatnonzero((result[..., 0] > level).any(axis=0))
+    return rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+
+
+def test_dark_ink_on_paper_is_inverted_to_white_on_black():
+    result = preprocess.preprocess(draw(ink=0, paper=255))
+    check_digit(result)
+    assert result[0, 0, 0] == 0.0 and result[..., 0].mean() < 0.35
+    assert similarity(result, reference()) > 0.97
+
+
+def test_light_ink_on_dark_background_is_kept():
+    result = preprocess.preprocess(draw(ink=230, paper=30))
+    assert similarity(result, reference()) > 0.97
+
+
+def test_grey_paper_and_blue_pen_in_colour():
+    image = draw(ink=(20, 40, 160), paper=(225, 220, 200), mode="RGB")
+    assert similarity(preprocess.preprocess(image), reference()) > 0.95
+
+
+@pytest.mark.parametrize("colour", [(0, 0, 0), (255, 255, 255), (220, 30, 30)], ids=["black", "white", "red"])
+def test_transparent_canvas_export_uses_alpha(colour):
+    # Strokes of any colour on a fully transparent background: the colour under alpha 0 is arbitrary.
+    alpha = draw(ink=255, paper=0)
+    image = Image.new("RGBA", alpha.size, (*colour, 0))
+    image.putalpha(alpha)
+    rgb = Image.new("RGB", alpha.size, colour)
+    rgb.putalpha(alpha)
+    assert similarity(preprocess.preprocess(rgb), reference()) > 0.97
+
+
+def test_semi_transparent_image_is_flattened_over_white():
+    image = draw(ink=0, paper=255).convert("RGBA")
+    image.putalpha(200)  # uniformly semi-transparent: a dark 7 on light grey once flattened
+    assert similarity(preprocess.preprocess(image), reference()) > 0.95
+
+
+def _modes() -> list[tuple[str, Image.Image]]:
+    base = draw(ink=0, paper=255)
+    rgba = base.convert("RGBA")
+    palette_transparent = draw(ink=255, paper=0).convert("P")
+    palette_transparent.info["transparency"] = 0
+    i16 = Image.fromarray(np.asarray(base, dtype=np.uint16) * 257)
+    return [
+        ("1", base.convert("1")),
+        ("L", base),
+        ("P", base.convert("RGB").convert("P")),
+        ("P-transparent", palette_transparent),
+        ("I;16", i16),
+        ("I", base.convert("I")),
+        ("F", base.convert("F")),
+        ("RGB", base.convert("RGB")),
+        ("RGBA", rgba),
+        ("LA", base.convert("LA")),
+        ("CMYK", base.convert("CMYK")),
+        ("PA", rgba.convert("PA")),
+    ]
+
+
+@pytest.mark.parametrize("mode,image", _modes(), ids=[name for name, _ in _modes()])
+def test_every_image_mode(mode, image):
+    result = preprocess.preprocess(image)
+    check_digit(result)
+    assert similarity(result, reference()) > 0.95, mode
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    # Stored sideways with orientation 6 ("rotate 90 clockwise to view"), as a phone saves portraits.
+    upright = draw(ink=0, paper=255).convert("RGB")
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    stored.save(path, exif=exif, quality=95)
+    opened = open_image(path)
+    assert similarity(preprocess.preprocess(opened), reference()) > 0.95
+    assert similarity(preprocess.preprocess(Image.open(path)), reference()) < 0.8  # without EXIF it is sideways
+
+
+def test_specks_and_ruled_lines_are_removed():
+    image = draw(size=(300, 300), ink=0, paper=255, pen=14, scale=0.7)
+    pen = ImageDraw.Draw(image)
+    for y in range(20, 300, 40):
+        pen.line([(0, y), (299, y + 3)], fill=150, width=2)  # ruled paper, slightly tilted
+    rng = np.random.default_rng(0)
+    for x, y in rng.integers(0, 300, size=(25, 2)):
+        pen.ellipse([x, y, x + 3, y + 3], fill=40)  # specks of dust
+    assert similarity(preprocess.preprocess(image), reference()) > 0.9
+
+
+def test_frame_around_the_picture_is_ignored():
+    image = draw(size=(240, 240), ink=0, paper=255, scale=0.6)
+    ImageDraw.Draw(image).rectangle([0, 0, 239, 239], outline=0, width=6)
+    assert similarity(preprocess.preprocess(image), reference()) > 0.95
+
+
+def test_uneven_lighting_is_removed():
+    image = draw(size=(400, 400), ink=40, paper=235, pen=10, scale=0.6)
+    gradient = np.linspace(1.0, 0.45, 400, dtype=np.float32)[np.newaxis, :]  # light falls off across the page
+    shaded = np.asarray(image, dtype=np.float32) * gradient
+    result = preprocess.preprocess(Image.fromarray(shaded.astype(np.uint8)))
+    assert similarity(result, reference()) > 0.93
+
+
+@pytest.mark.parametrize("pen", [2, 6, 30, 45], ids=["hairline", "thin", "fat", "marker"])
+def test_stroke_width_is_brought_into_mnist_range(pen):
+    result = preprocess.preprocess(draw(strokes=ZERO, size=(400, 400), pen=pen))
+    core = result[..., 0] > 0.5
+    width = preprocess.stroke_width(core)
+    assert 1.5 <= width <= 4.5, width
+
+
+def test_digit_fits_20x20_box_and_is_centred_by_mass():
+    result = preprocess.preprocess(draw(strokes=ONE, size=(300, 500), offset=(0.3, -0.2), scale=0.4))
+    height, width = bounding_box(result)
+    assert height == 20 and width < 10  # a tall 1 keeps its aspect ratio
+    row, col = centre_of_mass(result)
+    assert abs(row - 14) <= 0.5 and abs(col - 14) <= 0.5
+
+
+def test_mnist_digit_survives_the_pipeline(mnist_path):
+    # An MNIST digit is already in MNIST's format, so the pipeline must give (nearly) it back.
+    with np.load(mnist_path) as data:
+        digits = data["x_test"][:20]
+    scores = [similarity(preprocess.preprocess(Image.fromarray(d)), d / 255.0) for d in digits]
+    assert np.mean(scores) > 0.95
+
+
+@pytest.mark.parametrize(
+    "image",
+    [Image.new("L", (100, 100), 255), Image.new("L", (100, 100), 0), Image.new("RGBA", (100, 100), (0, 0, 0, 0))],
+    ids=["white", "black", "transparent"],
+)
+def test_blank_image_is_no_digit(image):
+    with pytest.raises(NoDigitError, match="no digit"):
+        preprocess.preprocess(image)
+
+
+def test_paper_noise_alone_is_no_digit():
+    noise = np.random.default_rng(1).normal(230, 4, size=(200, 200)).clip(0, 255).astype(np.uint8)
+    with pytest.raises(NoDigitError):
+        preprocess.preprocess(Image.fromarray(noise))
+
+
+@pytest.mark.parametrize("size", [(1, 1), (5, 5)], ids=["1x1", "5x5"])
+def test_tiny_image_is_an_image_error(size):
+    with pytest.raises(ImageError, match="too small"):
+        preprocess.preprocess(Image.new("L", size, 0))
+
+
+def _truncated(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+def _encoded(fmt: str) -> bytes:
+    buffer = io.BytesIO()
+    draw(ink=0, paper=255).convert("RGB").save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("empty.png", b"", "empty file"),
+        ("notes.png", b"this is a text file, not a picture\n", "not an image"),
+        ("cut.png", _truncated(_encoded("PNG")), "cannot decode"),
+        ("cut.jpg", _truncated(_encoded("JPEG")), "cannot decode"),
+    ],
+    ids=["empty", "text", "truncated-png", "truncated-jpeg"],
+)
+def test_bad_files_raise_image_error_naming_the_file(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ImageError, match=message) as caught:
+        open_image(path)
+    assert str(path) in str(caught.value)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageError, match="no such file"):
+        open_image(tmp_path / "absent.png")
+
+
+def test_decompression_bomb_is_refused_before_decoding(tmp_path):
+    # A valid PNG header declaring 30000x30000 pixels (900 MP): refused from the header alone.
+    path = tmp_path / "bomb.png"
+    Image.new("1", (30000, 30000)).save(path, optimize=False)
+    with pytest.raises(ImageError, match="too large"):
+        open_image(path)
+
+
+def test_animated_gif_gives_its_first_frame(tmp_path):
+    frames = [draw(ink=0, paper=255).convert("P"), draw(strokes=ONE, ink=0, paper=255).convert("P")]
+    path = tmp_path / "anim.gif"
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100)
+    assert similarity(preprocess.preprocess(open_image(path)), reference()) > 0.95
+
+
+def test_huge_photo_is_processed_at_working_resolution(tmp_path):
+    path = tmp_path / "photo.jpg"
+    draw(size=(6000, 4000), pen=90, ink=30, paper=220).save(path, quality=80)
+    image = open_image(path)
+    assert max(image.size) < 6000  # decoded at a reduced scale
+    assert similarity(preprocess.preprocess(image), reference()) > 0.95
+
+
+def test_segment_digits_reads_a_row_left_to_right():
+    strokes = {"1": ONE, "7": SEVEN, "0": ZERO}
+    image = Image.new("L", (700, 200), 255)
+    for digit, left in zip("170", (0, 120, 420), strict=True):  # a wide gap before the 0
+        image.paste(draw(strokes=strokes[digit], size=(200, 200)), (left, 0), mask=draw(strokes=strokes[digit], ink=255, paper=0))
+    digits = segment_number(image)
+    assert len(digits) == 3
+    for digit, name in zip(digits, "170", strict=True):
+        check_digit(digit.image)
+        assert similarity(digit.image, reference(strokes[name])) > 0.9, name
+    assert [d.space_before for d in digits] == [False, False, True]
+    assert [d.left for d in digits] == sorted(d.left for d in digits)
+    assert len(segment_digits(image)) == 3
+
+
+def test_segment_keeps_a_broken_stroke_with_its_digit():
+    # A 5 whose top bar was lifted off the page: two components, one digit.
+    five = [[(0.7, 0.15), (0.35, 0.15)], [(0.33, 0.25), (0.3, 0.45), (0.6, 0.45), (0.7, 0.65), (0.55, 0.85), (0.3, 0.8)]]
+    image = Image.new("L", (400, 200), 255)
+    image.paste(draw(strokes=five, size=(200, 200)), (0, 0))
+    image.paste(draw(strokes=ONE, size=(200, 200)), (200, 0))
+    assert len(segment_digits(image)) == 2
+
+
+def test_segment_splits_touching_digits():
+    image = Image.new("L", (300, 200), 255)
+    image.paste(draw(strokes=ZERO, size=(200, 200)), (0, 0))
+    second = draw(strokes=ZERO, size=(200, 200))
+    image.paste(Image.composite(image.crop((90, 0, 290, 200)), second, second.point(lambda v: 255 if v > 128 else 0)), (90, 0))
+    assert len(segment_digits(image)) == 2
+
+
+def test_single_digit_mode_never_splits():
+    # A wide 0 written alone is one digit for preprocess, however wide.
+    wide_zero = draw(strokes=ZERO, size=(200, 200)).resize((400, 200))
+    check_digit(preprocess.preprocess(wide_zero))
