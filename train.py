@@ -87,6 +87,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fraction,
         help=f"fraction of training images held out for validation ({_recipe_help('validation_split')})",
     )
+    parser.add_argument(
+        "--augment",
+        action=argparse.BooleanOptionalAction,
+        help=f"random rotation, shift and zoom of training images ({_recipe_help('augment')})",
+    )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed for weights, shuffling and augmentation")
     parser.add_argument(
         "--data", help=f"MNIST .npz or folder of IDX files (default: ${data.ENV_VAR}, then {data.KERAS_CACHE}, then download)"
@@ -122,10 +127,9 @@ def resolve_config(args: argparse.Namespace) -> dict:
     """Fill the options left unset from the architecture's recipe; return the run's full config."""
     recipe = RECIPES[args.arch]
     config = {key: value for key, value in vars(args).items()}
-    for field in ("epochs", "batch_size", "learning_rate", "validation_split"):
+    for field in ("epochs", "batch_size", "learning_rate", "validation_split", "augment"):
         if config[field] is None:
             config[field] = getattr(recipe, field)
-    config["augment"] = recipe.augment
     config["schedule"] = recipe.schedule
     config["out_dir"] = str(args.out_dir)
     return config
