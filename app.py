@@ -188,9 +188,10 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
         if include_body:
             self.wfile.write(content)
 
-    def log_message(self, format: str, *args) -> None:
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        # --quiet silences the access log only; errors (log_error) still reach stderr.
         if self.server.log_requests:
-            super().log_message(format, *args)
+            super().log_request(code, size)
 
 
 def open_upload(data: bytes) -> Image.Image:

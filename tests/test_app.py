@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import io
 import json
@@ -97,7 +98,9 @@ class FakePredictor(Predictor):
             self.busy.release()
 
 
-def start_server(predictor: Predictor) -> Iterator[app.DigitServer]:
+@contextlib.contextmanager
+def serving(predictor: Predictor) -> Iterator[app.DigitServer]:
+    """An app server on a free loopback port, serving from a background thread until the block ends."""
     server = app.DigitServer(("127.0.0.1", 0), predictor, log_requests=False)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -111,14 +114,16 @@ def start_server(predictor: Predictor) -> Iterator[app.DigitServer]:
 
 @pytest.fixture(scope="module")
 def fake_server() -> Iterator[app.DigitServer]:
-    yield from start_server(FakePredictor())
+    with serving(FakePredictor()) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
 def model_server() -> Iterator[app.DigitServer]:
     if not DEFAULT_TFLITE_PATH.exists():
         pytest.skip(f"no shipped model at {DEFAULT_TFLITE_PATH}; run train.py")
-    yield from start_server(load_predictor(DEFAULT_TFLITE_PATH))
+    with serving(load_predictor(DEFAULT_TFLITE_PATH)) as server:
+        yield server
 
 
 def request(
@@ -384,6 +389,22 @@ def test_concurrent_requests_are_serialized_through_the_model(fake_server):
     assert [status for status, _ in results] == [200] * CONCURRENT_CLIENTS
     assert all(result["digit"] == FAKE_DIGIT for _, result in results)
     assert_still_serving(fake_server)
+
+
+class BrokenPredictor(Predictor):
+    backend = "broken"
+    path = Path("broken")
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        raise RuntimeError("interpreter exploded")
+
+
+def test_a_failing_model_gets_a_500_and_the_server_keeps_serving(capsys):
+    with serving(BrokenPredictor()) as server:
+        status, result = predict(server, encode(draw_digit(1)))
+        assert status == 500 and "interpreter exploded" in result["error"]
+        assert_still_serving(server)
+    assert "interpreter exploded" in capsys.readouterr().err  # logged for the person running app.py
 
 
 # --- /predict with the shipped model ------------------------------------------------------------------------
