@@ -6,17 +6,16 @@ Skips when Playwright, /usr/bin/chromium or the shipped model is missing. Screen
 from __future__ import annotations
 
 import io
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageDraw
+from test_app import serving  # the endpoint tests' server fixture helper (tests/ is on sys.path under pytest)
+
+from inference import DEFAULT_TFLITE_PATH, load_predictor
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
-
-import app  # noqa: E402
-from inference import DEFAULT_TFLITE_PATH, load_predictor  # noqa: E402
 
 CHROMIUM = Path("/usr/bin/chromium")
 # No sandbox (tests may run as root in a container), no GPU, and no calls home: the test runs offline.
@@ -46,15 +45,8 @@ pytestmark = [
 
 @pytest.fixture(scope="module")
 def base_url() -> Iterator[str]:
-    server = app.DigitServer(("127.0.0.1", 0), load_predictor(DEFAULT_TFLITE_PATH), log_requests=False)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(load_predictor(DEFAULT_TFLITE_PATH)) as server:
         yield server.url.rstrip("/")
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
 
 
 @pytest.fixture(scope="module")
