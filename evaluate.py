@@ -26,6 +26,7 @@ from preprocess import ImageError, is_image_path, open_image, preprocess, segmen
 LOW_CONFIDENCE = 0.60  # below this probability an answer is flagged: the digit may well be something else
 DEFAULT_TOP_K = 1
 NUM_DIGITS = 10
+PARALLEL_MIN_FILES = 50  # per worker process: below this, starting processes costs more than it saves
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
@@ -91,6 +92,29 @@ def prepare(item: Item, number: bool) -> None:
         item.error = _reason(error, item.path)
     except MemoryError:
         item.error = "not enough memory to decode this image"
+
+
+def _prepare_one(task: tuple[Item, bool]) -> Item:
+    item, number = task
+    prepare(item, number)
+    return item
+
+
+def prepare_all(items: list[Item], number: bool) -> None:
+    """Preprocess every input in place; large batches use a process per CPU core."""
+    todo = [index for index, item in enumerate(items) if item.error is None]
+    workers = min(os.cpu_count() or 1, len(todo) // PARALLEL_MIN_FILES)
+    if workers < 2:
+        for index in todo:
+            prepare(items[index], number)
+        return
+    import multiprocessing
+
+    # fork: the workers start instantly with preprocess already imported.
+    with multiprocessing.get_context("fork").Pool(workers) as pool:
+        done = pool.map(_prepare_one, [(items[index], number) for index in todo], chunksize=16)
+    for index, item in zip(todo, done, strict=True):
+        items[index] = item
 
 
 def _top(probabilities: np.ndarray, k: int) -> list[dict]:
@@ -200,9 +224,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return evaluate_mnist(args, predictor)
 
     items = expand_paths(args.paths)
-    for item in items:
-        if item.error is None:
-            prepare(item, args.number)
+    prepare_all(items, args.number)
     # One predictor call for every image: per-call overhead is paid once, not per file.
     batch = [image for item in items for image in item.images]
     if batch:

@@ -399,9 +399,14 @@ def _threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
 def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
     """Bool mask of the pixels on straight horizontal runs that cross (almost) the whole image."""
     height, width = mask.shape
+    tilt = max(1, round(LINE_TILT * width))
+    # Cheap test first: a line puts at least half its length of ink into some band of rows.
+    band = np.convolve(mask.sum(axis=1), np.ones(2 * tilt + 1), mode="same")
+    if band.max(initial=0) < 0.5 * LINE_SPAN * width:
+        return np.zeros_like(mask)
     # Thicken vertically a little so a slightly tilted line (a phone photo) still forms long runs.
     grown = mask.copy()
-    for shift in range(1, max(1, round(LINE_TILT * width)) + 1):
+    for shift in range(1, tilt + 1):
         grown[shift:] |= mask[:-shift]
         grown[:-shift] |= mask[shift:]
     # ... and bridge the gaps that noise and faint printing leave along a line.
@@ -418,6 +423,8 @@ def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
     starts = np.concatenate([np.zeros((height, 1), np.int32), np.cumsum(full, axis=1, dtype=np.int32)], axis=1)
     lagged = np.concatenate([np.zeros((height, length), np.int32), starts[:, 1 : width + 1 - length]], axis=1)
     covered = ((starts[:, 1:] - lagged) > 0) & mask
+    if not covered.any():
+        return covered
     # Only thin pieces are the line itself: where a digit's stroke crosses it, the ink runs on
     # across the line, and that stroke stays.
     return covered & (_run_lengths(mask.T).T <= max(3, round(LINE_THICKNESS * height)))
