@@ -78,7 +78,8 @@ BORDER_PREFERENCE = 0.1
 MERGE_OVERLAP = 0.5  # components sharing this fraction of the narrower one's width are one digit
 DIGIT_ASPECT = 0.75  # a typical digit's width / height; a blob wider than ~1.6 heights holds 2+ digits
 SPLIT_ASPECT = 1.25
-SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height is a space
+SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height may be a space ...
+SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowest gap
 
 
 class ImageError(Exception):
@@ -686,18 +687,20 @@ def segment_number(image: Image.Image) -> list[Digit]:
         groups.append([int(label)])
     heights = [max(parts.bottom[g] for g in group) - min(parts.top[g] for g in group) for group in groups]
     median_height = float(np.median(heights))
-    digits: list[Digit] = []
-    previous_right = None
+    pieces: list[tuple[np.ndarray, int, int]] = []
     for group in groups:
         labels = np.array(group)
         left, right = int(parts.left[labels].min()), int(parts.right[labels].max())
         top, bottom = int(parts.top[labels].min()), int(parts.bottom[labels].max())
         for piece_left, piece_right in _split_wide(parts.mask(labels)[top:bottom, left:right], max(bottom - top, median_height)):
             columns = (left + piece_left, left + piece_right)
-            space = previous_right is not None and columns[0] - previous_right > SPACE_FRACTION * median_height
-            digits.append(Digit(_render(found, labels, columns), columns[0], columns[1], space))
-            previous_right = columns[1]
-    return digits
+            pieces.append((_render(found, labels, columns), columns[0], columns[1]))
+    gaps = [left - previous[2] for previous, (_, left, _) in zip(pieces, pieces[1:], strict=False)]
+    # A space must be wide for the handwriting and stand out from the number's ordinary spacing,
+    # so a narrow "1" beside a wide gap, or two digits far apart, read as one number without spaces.
+    ordinary = min(gaps, default=0)
+    spaces = [False] + [gap > SPACE_FRACTION * median_height and gap > SPACE_CONTRAST * max(ordinary, 1) for gap in gaps]
+    return [Digit(image, left, right, space) for (image, left, right), space in zip(pieces, spaces, strict=True)]
 
 
 def _split_wide(mask: np.ndarray, height: float) -> list[tuple[int, int]]:
