@@ -119,9 +119,10 @@ def _keras_download() -> dict[str, np.ndarray]:
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()
     except Exception as error:  # no network: urllib, socket and Keras errors all land here
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(
-            f"MNIST not found (looked at --data, ${ENV_VAR}, {KERAS_CACHE}) and the download failed "
-            f"({type(error).__name__}); offline, pass --data PATH/mnist.npz or set {ENV_VAR}"
+            f"MNIST not found (looked at --data, ${ENV_VAR}, {KERAS_CACHE}) and the download failed ({reason}); "
+            f"offline, pass --data PATH/mnist.npz or set {ENV_VAR}"
         ) from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
 
