@@ -26,6 +26,7 @@ let predictTimer = 0; // a prediction waiting to be sent, or 0
 let lastRequestId = 0;
 let newestShownId = 0; // id of the request whose answer is on screen
 let requestsInFlight = 0;
+let decodingUpload = false; // an uploaded file is being decoded for display; its prediction comes next
 
 const bars = [];
 for (let digit = 0; digit < 10; digit++) {
@@ -134,12 +135,15 @@ uploadInput.addEventListener("change", async () => {
   const file = uploadInput.files[0];
   if (!file) return;
   strokes = [];
+  decodingUpload = true;
+  updateBusy();
   let bitmap = null;
   try {
     bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
   } catch {
     // Not something the browser can show; the server still says what is wrong with it.
   }
+  decodingUpload = false;
   upload = { file, bitmap };
   redraw();
   schedulePrediction(0);
@@ -158,7 +162,7 @@ function schedulePrediction(delay = PREDICT_INTERVAL_MS) {
 
 function updateBusy() {
   // data-busy="false" means the result shown is the answer for what is on the canvas now (tests wait on it).
-  document.body.dataset.busy = String(predictTimer !== 0 || requestsInFlight > 0);
+  document.body.dataset.busy = String(decodingUpload || predictTimer !== 0 || requestsInFlight > 0);
 }
 
 async function predict() {
@@ -205,7 +209,9 @@ function canvasPng() {
 function showPrediction(result) {
   digitView.textContent = String(result.digit);
   digitView.dataset.digit = String(result.digit);
-  confidenceView.textContent = `${(result.confidence * 100).toFixed(1)}% sure`;
+  // Rounding would show 99.96% as a flat "100.0%"; the model is never certain, so don't claim it.
+  const percent = result.confidence >= 0.9995 ? ">99.9" : (result.confidence * 100).toFixed(1);
+  confidenceView.textContent = `${percent}% sure`;
   preprocessedView.src = result.preprocessed;
   preprocessedView.hidden = false;
   result.probabilities.forEach((probability, digit) => {

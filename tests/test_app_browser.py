@@ -163,6 +163,7 @@ def test_uploaded_image_goes_through_the_same_endpoint(desktop, tmp_path):
     page.set_input_files("#upload", files=[{"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not an image"}])
     assert desktop.settled_digit() == "?"
     assert "not an image" in page.locator("#status").inner_text()
+    desktop.screenshot("app_upload_error.png")
     # The 400 for the text file shows up as a console error in Chromium; that one is expected.
     desktop.errors = [error for error in desktop.errors if "400" not in error]
     desktop.check_clean()
