@@ -151,7 +151,7 @@ def test_undo_removes_the_last_stroke(desktop):
     desktop.check_clean()
 
 
-def test_uploaded_image_goes_through_the_same_endpoint(desktop, tmp_path):
+def test_uploaded_image_goes_through_the_same_endpoint(desktop):
     page = desktop.page
     image = Image.new("L", (200, 200), "white")
     ImageDraw.Draw(image).line([(40, 40), (160, 40), (90, 170)], fill="black", width=14, joint="curve")
