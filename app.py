@@ -10,9 +10,7 @@ import argparse
 import base64
 import io
 import json
-import os
 import sys
-import tempfile
 import threading
 import traceback
 from collections.abc import Sequence
@@ -26,7 +24,7 @@ from PIL import Image
 
 from data import IMAGE_SIZE
 from inference import ModelError, Predictor, load_predictor
-from preprocess import ImageError, NoDigitError, open_image, preprocess
+from preprocess import ImageError, NoDigitError, open_image_bytes, preprocess
 
 DEFAULT_HOST = "127.0.0.1"  # loopback only: the page is for the person at this machine
 DEFAULT_PORT = 8000
@@ -196,17 +194,7 @@ class DigitRequestHandler(BaseHTTPRequestHandler):
 
 def open_upload(data: bytes) -> Image.Image:
     """Image file bytes -> a decoded, EXIF-rotated PIL image, with every check evaluate.py makes; raises ImageError."""
-    # preprocess.open_image reads from a path, so the bytes pass through a private temporary file; its messages
-    # then name that file, which means nothing to the client, so they name the upload instead.
-    handle, path = tempfile.mkstemp(prefix="digits-upload-")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-        return open_image(path)
-    except ImageError as error:
-        raise type(error)(str(error).replace(path, UPLOAD_NAME)) from None
-    finally:
-        os.unlink(path)
+    return open_image_bytes(data, UPLOAD_NAME)
 
 
 def png_data_url(image: np.ndarray) -> str:

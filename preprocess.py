@@ -17,6 +17,7 @@ Pure numpy + Pillow, no TensorFlow: the CLI must start in well under a second.
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from dataclasses import dataclass
@@ -82,6 +83,12 @@ SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit heigh
 SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowest gap
 
 
+# Pillow warns on images between its own limit and twice that; MAX_PIXELS, lower, already refuses them
+# with a clear error, so the warning would only be noise. (A module-level filter, unlike
+# warnings.catch_warnings, is safe with the web app's threads.)
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
 class ImageError(Exception):
     """An image cannot be used; the message is one line naming the problem."""
 
@@ -122,26 +129,34 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         raise ImageError(f"{name}: is a folder, not an image")
     if os.path.getsize(name) == 0:
         raise ImageError(f"{name}: empty file")
+    return _decode(name, name)
+
+
+def open_image_bytes(content: bytes, name: str = "upload") -> Image.Image:
+    """open_image for an image file's bytes (an upload); ``name`` is how error messages call it."""
+    if not content:
+        raise ImageError(f"{name}: empty file")
+    return _decode(io.BytesIO(content), name)
+
+
+def _decode(source: str | io.BytesIO, name: str) -> Image.Image:
     try:
-        with warnings.catch_warnings():
-            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; make every bomb an error.
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(name) as image:
-                width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise ImageError(f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS:,}); possible decompression bomb")
-                if image.format == "JPEG" and max(width, height) >= 2 * DRAFT_SIDE:
-                    image.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
-                image.seek(0)  # first frame of an animation
-                image.load()
-                oriented = ImageOps.exif_transpose(image)
-                if oriented is image:
-                    oriented = image.copy()
+        with Image.open(source) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS:,}); possible decompression bomb")
+            if image.format == "JPEG" and max(width, height) >= 2 * DRAFT_SIDE:
+                image.draft(None, (DRAFT_SIDE, DRAFT_SIDE))
+            image.seek(0)  # first frame of an animation
+            image.load()
+            oriented = ImageOps.exif_transpose(image)
+            if oriented is image:
+                oriented = image.copy()
     except ImageError:
         raise
     except UnidentifiedImageError:
         raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except Image.DecompressionBombError:
         raise ImageError(f"{name}: declared size is too large; possible decompression bomb") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:  # Pillow's ways of saying "broken file"
         reason = str(error) or type(error).__name__

@@ -13,7 +13,6 @@ import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import zlib
@@ -299,16 +298,6 @@ def test_bad_images_get_a_json_error_and_the_server_keeps_serving(fake_server, b
     assert isinstance(message, str) and message and "\n" not in message
     assert "Traceback" not in message and "digits-" not in message  # no stack traces, no server-side file names
     assert_still_serving(fake_server)
-
-
-def test_uploads_leave_no_temporary_files(fake_server):
-    def leftovers() -> set[str]:
-        return {path.name for path in Path(tempfile.gettempdir()).glob("digits-upload-*")}
-
-    before = leftovers()
-    for body in (encode(draw_digit(1)), b"not an image", png_declaring_size(50_000, 50_000)):
-        predict(fake_server, body)
-    assert leftovers() == before
 
 
 def raw_exchange(server: app.DigitServer, head: bytes, body: bytes = b"", finish_sending: bool = False) -> tuple[int, dict]:

@@ -298,3 +298,13 @@ def test_single_digit_mode_never_splits():
     # A wide 0 written alone is one digit for preprocess, however wide.
     wide_zero = draw(strokes=ZERO, size=(200, 200)).resize((400, 200))
     check_digit(preprocess.preprocess(wide_zero))
+
+
+def test_open_image_bytes_matches_open_image(tmp_path):
+    path = tmp_path / "digit.png"
+    draw().save(path)
+    from_file, from_bytes = open_image(path), preprocess.open_image_bytes(path.read_bytes(), "canvas")
+    np.testing.assert_array_equal(np.asarray(from_file), np.asarray(from_bytes))
+    for content, message in ((b"", "canvas: empty file"), (b"hello", "canvas: not an image")):
+        with pytest.raises(ImageError, match=message):
+            preprocess.open_image_bytes(content, "canvas")
