@@ -313,14 +313,21 @@ class _Components:
         return out
 
 
-def _components(mask: np.ndarray) -> _Components:
-    """Label the 8-connected components of a bool (H, W) mask."""
+def _horizontal_runs(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The horizontal runs of True pixels of a bool (H, W) mask, in reading order: row, start column, end column (exclusive)."""
     height, width = mask.shape
     padded = np.zeros((height, width + 2), dtype=np.int8)
     padded[:, 1:-1] = mask
     steps = np.diff(padded, axis=1)
-    start_rows, starts = np.nonzero(steps == 1)
+    rows, starts = np.nonzero(steps == 1)
     _, ends = np.nonzero(steps == -1)
+    return rows, starts, ends
+
+
+def _components(mask: np.ndarray) -> _Components:
+    """Label the 8-connected components of a bool (H, W) mask."""
+    height, width = mask.shape
+    start_rows, starts, ends = _horizontal_runs(mask)
     n = starts.size
     stride = width + 2
     # Runs in the next row touch run i (8-connected) when their start <= end_i and their end >= start_i.
@@ -449,11 +456,7 @@ def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
 def _run_lengths(mask: np.ndarray) -> np.ndarray:
     """Int (H, W): for each True pixel, the length of the horizontal run of True pixels holding it."""
     height, width = mask.shape
-    padded = np.zeros((height, width + 2), dtype=np.int8)
-    padded[:, 1:-1] = mask
-    steps = np.diff(padded, axis=1)
-    rows, starts = np.nonzero(steps == 1)
-    _, ends = np.nonzero(steps == -1)
+    rows, starts, ends = _horizontal_runs(mask)
     lengths = ends - starts
     out = np.zeros((height, width), dtype=np.int32)
     if lengths.size:
