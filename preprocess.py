@@ -23,7 +23,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 from data import IMAGE_SIZE
 
@@ -50,12 +50,17 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 # --- Finding the ink -----------------------------------------------------------------------------
 # A canvas export with at least this fraction of fully transparent pixels draws its digit in alpha.
 TRANSPARENT_FRACTION = 0.2
-# Lighting (the paper's brightness) is estimated at this longest side: it varies slowly, and it is cheap there.
+# The window for the lighting estimate is measured at this longest side, where it is cheap.
 BACKGROUND_SIDE = 160
 # The estimate's window is 2.5 stroke widths, kept within these fractions of the longest side: wide
 # enough to ignore texture, narrow enough to follow a shadow, and always wider than a fat marker.
+# Strokes are measured on the shapes clear of the image edge when the largest spans this fraction of it.
+INNER_DIGIT_FRACTION = 0.1
 MIN_WINDOW_FRACTION = 1 / 20
 MAX_WINDOW_FRACTION = 1 / 3
+# Polarity is judged at this longest side against a local median over this fraction of it.
+POLARITY_SIDE = 64
+POLARITY_WINDOW_FRACTION = 1 / 4
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of full scale, or there is no digit
 NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise standard deviations above the paper
 WEAK_FRACTION = 0.5  # hysteresis: faint pixels above this fraction of the threshold join touching strokes
@@ -211,7 +216,11 @@ def _shrink(image: Image.Image) -> Image.Image:
         return image
     scale = WORK_MAX_SIDE / longest
     size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    if image.mode not in ("L", "LA", "RGB", "RGBA", "F", "I"):
+    if image.mode.startswith("I;16"):
+        # 16-bit greyscale: Pillow cannot resize it, and converting it to RGB clips every value above
+        # 255 to white. "I" (32-bit integers) keeps the full range; _to_arrays scales it.
+        image = image.convert("I")
+    elif image.mode not in ("L", "LA", "RGB", "RGBA", "F", "I"):
         image = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
     return image.resize(size, Image.Resampling.BOX, reducing_gap=3.0)
 
@@ -240,14 +249,50 @@ def _background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     # The window must be wider than a stroke: measure strokes roughly on a global threshold first.
     ink = 1.0 - small if dark_ink else small
     rough = ink > _otsu(np.clip(ink, 0, 1))
-    window = 2.5 * stroke_width(rough) + 3
     longest = max(size)
-    window = int(np.clip(window, longest * MIN_WINDOW_FRACTION, longest * MAX_WINDOW_FRACTION)) | 1
+    # A dark table edge or frame around the paper is no stroke: measuring it would widen the window
+    # until the closing filled it in as paper, turning it into "ink". So strokes are measured on the
+    # shapes clear of the image edge, unless the digit itself touches the edge with only specks inside.
+    parts = _components(rough)
+    inner = np.flatnonzero(~_touches_border(parts, np.arange(parts.count)))
+    if inner.size and np.max(np.maximum(parts.bottom - parts.top, parts.right - parts.left)[inner]) >= INNER_DIGIT_FRACTION * longest:
+        rough = parts.mask(inner)
+    window = 2.5 * stroke_width(rough) + 3
+    window = float(np.clip(window, longest * MIN_WINDOW_FRACTION, longest * MAX_WINDOW_FRACTION))
+    # The closing itself runs at full resolution: done small and scaled up, it blurred each shadow's
+    # edge into a band that read as ink on the shadow's side.
+    window = int(window / scale) | 1
     first, second = (np.maximum, np.minimum) if dark_ink else (np.minimum, np.maximum)
-    level = small
+    level = gray
     for pick in (first, second):
         level = _running(_running(level, window, 0, pick), window, 1, pick)
-    return np.asarray(Image.fromarray(level, mode="F").resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+    return level
+
+
+def _dark_ink(gray: np.ndarray) -> bool:
+    """Polarity: True for dark ink on light paper.
+
+    Ink is the side that departs most from the local paper level: the median over a window much wider
+    than a stroke. A local median, unlike the image's median, follows shadows and lit patches, whose
+    large areas would otherwise outweigh thin strokes. Near the corners of large regions (the paper
+    inside a dark table edge) the median still departs; there a morphological closing (opening), which
+    keeps any shape wider than the window, says no ink: a pixel counts only as far as both agree.
+    """
+    height, width = gray.shape
+    scale = min(1.0, POLARITY_SIDE / max(height, width))
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small = Image.fromarray(gray, mode="F").resize(size, Image.Resampling.BOX)
+    window = max(3, int(POLARITY_WINDOW_FRACTION * max(size)) | 1)
+    values = np.asarray(small, dtype=np.float32)
+    median = np.asarray(small.filter(ImageFilter.MedianFilter(window)), dtype=np.float32)
+    closing, opening = values, values
+    for pick in (np.maximum, np.minimum):
+        closing = _running(_running(closing, window, 0, pick), window, 1, pick)
+    for pick in (np.minimum, np.maximum):
+        opening = _running(_running(opening, window, 0, pick), window, 1, pick)
+    darker = np.minimum(median - values, closing - values).clip(0, None).sum()
+    lighter = np.minimum(values - median, values - opening).clip(0, None).sum()
+    return float(darker) >= float(lighter)
 
 
 def _ink_map(image: Image.Image) -> np.ndarray:
@@ -260,15 +305,13 @@ def _ink_map(image: Image.Image) -> np.ndarray:
             return alpha
         # Semi-transparent pixels over white: how the image looks in a viewer.
         gray = gray * alpha + (1.0 - alpha)
-    # Polarity: the median pixel is paper; ink is the side that departs from it most.
-    paper = float(np.median(gray))
-    darker = float(np.clip(paper - gray, 0, None).mean())
-    lighter = float(np.clip(gray - paper, 0, None).mean())
-    if darker >= lighter:
+    dark_ink = _dark_ink(gray)
+    level = _background(gray, dark_ink)
+    if dark_ink:
         # Dark ink on light paper: lighting multiplies the paper's brightness, so divide it out.
-        return np.clip(1.0 - gray / np.maximum(_background(gray, dark_ink=True), 1e-3), 0, 1)
+        return np.clip(1.0 - gray / np.maximum(level, 1e-3), 0, 1)
     # Light ink on a dark background (a paint program, a blackboard): subtract the background.
-    return np.clip(gray - _background(gray, dark_ink=False), 0, 1)
+    return np.clip(gray - level, 0, 1)
 
 
 # --- Connected components (run-length union-find in numpy) ---------------------------------------

@@ -308,3 +308,25 @@ def test_open_image_bytes_matches_open_image(tmp_path):
     for content, message in ((b"", "canvas: empty file"), (b"hello", "canvas: not an image")):
         with pytest.raises(ImageError, match=message):
             preprocess.open_image_bytes(content, "canvas")
+
+
+def test_large_16_bit_image_keeps_its_range():
+    # A 16-bit PNG larger than the working size is shrunk first; converting it to RGB there clipped
+    # every value above 255 to white and left a blank image.
+    base = draw(size=(900, 700), pen=40, ink=0, paper=255)
+    i16 = Image.fromarray((np.asarray(base, dtype=np.float32) * 200 + 5000).astype(np.uint16))
+    assert i16.mode.startswith("I;16") and max(i16.size) > preprocess.WORK_MAX_SIDE
+    assert similarity(preprocess.preprocess(i16), reference()) > 0.95
+
+
+def test_hard_shadow_does_not_flip_polarity():
+    # A phone photo with a lit patch over a minority of the page: the patch is much lighter than the
+    # page's median, but it is a large region, not thin strokes, so the ink stays the dark side.
+    image = draw(size=(400, 400), ink=40, paper=200, pen=12, scale=0.6)
+    pixels = np.asarray(image, dtype=np.float32)
+    lit = np.zeros_like(pixels)
+    lit[:, 260:] = 1.0  # a sharp-edged lit band down the right side, beside the digit
+    lit[:150, :] = 1.0  # and along the top, across the top bar of the 7
+    pixels = np.where(lit > 0, np.minimum(pixels * 1.25, 255), pixels * 0.55)
+    result = preprocess.preprocess(Image.fromarray(pixels.astype(np.uint8)))
+    assert similarity(result, preprocess.preprocess(image)) > 0.95
