@@ -579,8 +579,16 @@ def _main_digit(found: _Ink) -> np.ndarray:
             & (parts.right[content] > left - margin)
             & (parts.top[content] < bottom + margin)
             & (parts.bottom[content] > top - margin)
-            # Large regions at the edge (shadows, the table) are not pieces of a digit.
-            & ~(_touches_border(parts, content) & (parts.area[content] > 2 * parts.area[main]))
+            # Regions at the edge that reach beyond the digit (shadows, the table, a frame) are not pieces of it.
+            & ~(
+                _touches_border(parts, content)
+                & (
+                    (parts.left[content] < left - margin)
+                    | (parts.right[content] > right + margin)
+                    | (parts.top[content] < top - margin)
+                    | (parts.bottom[content] > bottom + margin)
+                )
+            )
         )
         chosen = np.unique(np.concatenate([chosen, content[near]]))
         top, bottom = parts.top[chosen].min(), parts.bottom[chosen].max()

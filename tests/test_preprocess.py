@@ -330,3 +330,13 @@ def test_hard_shadow_does_not_flip_polarity():
     pixels = np.where(lit > 0, np.minimum(pixels * 1.25, 255), pixels * 0.55)
     result = preprocess.preprocess(Image.fromarray(pixels.astype(np.uint8)))
     assert similarity(result, preprocess.preprocess(image)) > 0.95
+
+
+@pytest.mark.parametrize("strip", [10, 16], ids=["narrow", "wide"])
+def test_strip_along_the_image_edge_is_not_part_of_the_digit(strip):
+    # A strip of table or frame along the top and right edges, near the digit and about as large: it
+    # reaches far beyond the digit, so it is no piece of it (the detached bar of a 5 is).
+    digit = draw(size=(300, 300), ink=255, paper=0, pen=18, scale=0.6, offset=(0.05, -0.05))
+    image = Image.new("L", (300 + strip, 300 + strip), 255)
+    image.paste(digit, (0, strip))
+    assert similarity(preprocess.preprocess(image), preprocess.preprocess(digit)) > 0.95
