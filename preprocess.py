@@ -84,6 +84,7 @@ BORDER_PREFERENCE = 0.1
 MERGE_OVERLAP = 0.5  # components sharing this fraction of the narrower one's width are one digit
 DIGIT_ASPECT = 0.75  # a typical digit's width / height; a blob wider than ~1.6 heights holds 2+ digits
 SPLIT_ASPECT = 1.25
+FRAGMENT_HEIGHT = 0.5  # a piece less tall than this fraction of the digits' (median) height is a fragment
 SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height may be a space ...
 SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowest gap
 
@@ -754,7 +755,30 @@ def segment_number(image: Image.Image) -> list[Digit]:
                 groups[-1].append(int(label))
                 continue
         groups.append([int(label)])
-    heights = [max(parts.bottom[g] for g in group) - min(parts.top[g] for g in group) for group in groups]
+    def height(group: list[int]) -> int:
+        return max(parts.bottom[g] for g in group) - min(parts.top[g] for g in group)
+
+    def span(group: list[int]) -> tuple[int, int]:
+        return min(parts.left[g] for g in group), max(parts.right[g] for g in group)
+
+    # A flat fragment (the detached bar of a 5, the tail of a 2) is no digit of its own: it joins
+    # the nearest group beside it, so it can neither add a digit nor be read as a "1" or a "7".
+    median_height = float(np.median([height(group) for group in groups]))
+    merged = True
+    while merged and len(groups) > 1:
+        merged = False
+        for index, group in enumerate(groups):
+            if height(group) >= FRAGMENT_HEIGHT * median_height:
+                continue
+            left, right = span(group)
+            neighbours = [i for i in (index - 1, index + 1) if 0 <= i < len(groups)]
+            gaps = [max(left - span(groups[i])[1], span(groups[i])[0] - right, 0) for i in neighbours]
+            target = neighbours[int(np.argmin(gaps))]
+            groups[target] = groups[target] + group
+            del groups[index]
+            merged = True
+            break
+    heights = [height(group) for group in groups]
     median_height = float(np.median(heights))
     pieces: list[tuple[np.ndarray, int, int]] = []
     for group in groups:
@@ -788,7 +812,13 @@ def _split_wide(mask: np.ndarray, height: float) -> list[tuple[int, int]]:
         if window.size:
             cuts.append(max(1, centre - reach) + int(np.argmin(window)))
     edges = [0, *sorted(set(cuts)), width]
-    return [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    pieces = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    # Every piece of a split must be a digit, as tall as most of the blob: a wide 2 cut at its
+    # thinnest column leaves a flat tail, and then the blob was one digit all along.
+    rows = [np.flatnonzero(mask[:, a:b].any(axis=1)) for a, b in pieces]
+    if any(r.size == 0 or r[-1] - r[0] + 1 < FRAGMENT_HEIGHT * mask.shape[0] for r in rows):
+        return [(0, width)]
+    return pieces
 
 
 def segment_digits(image: Image.Image) -> list[np.ndarray]:

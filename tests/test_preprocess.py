@@ -340,3 +340,14 @@ def test_strip_along_the_image_edge_is_not_part_of_the_digit(strip):
     image = Image.new("L", (300 + strip, 300 + strip), 255)
     image.paste(digit, (0, strip))
     assert similarity(preprocess.preprocess(image), preprocess.preprocess(digit)) > 0.95
+
+
+def test_segment_does_not_split_a_wide_digit_into_a_digit_and_a_tail():
+    # A flat, wide 2 with a long base: cut at its thinnest column it would leave a flat tail, which
+    # is no digit, so it stays one digit; two digits written beside it are still found.
+    two = [[(0.1, 0.35), (0.35, 0.15), (0.6, 0.3), (0.15, 0.85), (0.95, 0.85)]]
+    image = Image.new("L", (640, 200), 255)
+    image.paste(draw(strokes=two, size=(200, 200)).resize((340, 200)), (0, 0))
+    image.paste(draw(strokes=ONE, size=(150, 200)), (340, 0))
+    image.paste(draw(strokes=ZERO, size=(150, 200)), (470, 0))
+    assert len(segment_digits(image)) == 3
