@@ -541,6 +541,8 @@ def _clean(ink: np.ndarray) -> _Ink:
         raise NoDigitError("no digit found (only lines or frames)")
     largest = int(parts.area.max())
     content = np.flatnonzero(parts.area >= max(SPECK_FRACTION * largest, 2))
+    if content.size == 0:
+        raise NoDigitError("no digit found (only specks)")
     return _Ink(ink, threshold, parts, content)
 
 
