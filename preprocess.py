@@ -61,9 +61,16 @@ MAX_WINDOW_FRACTION = 1 / 3
 # Polarity is judged at this longest side against a local median over this fraction of it.
 POLARITY_SIDE = 64
 POLARITY_WINDOW_FRACTION = 1 / 4
+# A two-tone (1-bit) image with at least this fraction of isolated dots is dithered; it is blurred by
+# this radius in its own pixels, looked at in a central crop of this side.
+DITHER_DOTS = 0.005
+DITHER_BLUR = 1.5
+DITHER_SAMPLE_SIDE = 512
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of full scale, or there is no digit
 NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise standard deviations above the paper
-WEAK_FRACTION = 0.5  # hysteresis: faint pixels above this fraction of the threshold join touching strokes
+WEAK_FRACTION = 0.5  # hysteresis: faint pixels above this fraction of the threshold join touching strokes ...
+WEAK_EXCESS = 0.2  # ... unless they outnumber the strong ones by this factor and fill areas wider than a stroke
+FAINT_MAX_RADIUS = 0.03  # (the stroke width judged there is capped at twice this fraction of the image, for speed)
 
 # --- Cleaning ----------------------------------------------------------------------------------
 SPECK_FRACTION = 0.03  # components smaller than this fraction of the digit's area are specks
@@ -77,13 +84,17 @@ LINE_THICKNESS = 0.02  # ... and no thicker than this fraction of the image.
 LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
 LINE_BEYOND = 2.0  # a line crossing a digit is erased only when it runs this many times the digit's extent
 # Components touching the image edge (shadows, the table around the paper, frames) are passed over
-# for one that does not, when that one is at least this fraction of their size.
+# for one that does not, when that one is at least this fraction of their size ...
 BORDER_PREFERENCE = 0.1
+# ... or when they run along an image edge for this fraction of its length (a digit cropped tightly
+# only touches the edge where its strokes cross it) and the one clear of the edge is digit-sized.
+EDGE_RUN = 0.5
 
 # --- Numbers (segment_digits) ------------------------------------------------------------------
 MERGE_OVERLAP = 0.5  # components sharing this fraction of the narrower one's width are one digit
 DIGIT_ASPECT = 0.75  # a typical digit's width / height; a blob wider than ~1.6 heights holds 2+ digits
 SPLIT_ASPECT = 1.25
+SPLIT_WIDTH = 1.6  # ... and, beside two or more separate digits, wider than this many times their median width
 FRAGMENT_HEIGHT = 0.5  # a piece less tall than this fraction of the digits' (median) height is a fragment
 SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height may be a space ...
 SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowest gap
@@ -255,8 +266,8 @@ def _background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     # until the closing filled it in as paper, turning it into "ink". So strokes are measured on the
     # shapes clear of the image edge, unless the digit itself touches the edge with only specks inside.
     parts = _components(rough)
-    inner = np.flatnonzero(~_touches_border(parts, np.arange(parts.count)))
-    if inner.size and np.max(np.maximum(parts.bottom - parts.top, parts.right - parts.left)[inner]) >= INNER_DIGIT_FRACTION * longest:
+    inner = _digits_clear_of_edge(parts)
+    if inner.size:
         rough = parts.mask(inner)
     window = 2.5 * stroke_width(rough) + 3
     window = float(np.clip(window, longest * MIN_WINDOW_FRACTION, longest * MAX_WINDOW_FRACTION))
@@ -296,9 +307,38 @@ def _dark_ink(gray: np.ndarray) -> bool:
     return float(darker) >= float(lighter)
 
 
+def _dithered(image: Image.Image) -> bool:
+    """True for a two-tone picture whose grey areas are dithered: a pattern of isolated dots, not strokes."""
+    if image.mode not in ("1", "L", "P") or "transparency" in image.info:
+        return False
+    # A central crop is enough to see the pattern, and cheap on a huge fax.
+    width, height = image.size
+    side = DITHER_SAMPLE_SIDE
+    left, top = max(0, (width - side) // 2), max(0, (height - side) // 2)
+    values = np.asarray(image.crop((left, top, left + min(side, width), top + min(side, height))).convert("L"))
+    if np.count_nonzero(np.bincount(values.ravel(), minlength=256)) > 2:
+        return False
+    dark = values < (int(values.min()) + int(values.max())) / 2
+    core = dark[1:-1, 1:-1]
+    # A dot differs from all eight of its neighbours; a stroke, however thin (a 1-pixel pencil's
+    # diagonal), continues along itself.
+    isolated = np.ones_like(core)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if dy or dx:
+                isolated &= core != dark[1 + dy : dark.shape[0] - 1 + dy, 1 + dx : dark.shape[1] - 1 + dx]
+    return float(isolated.mean()) >= DITHER_DOTS
+
+
 def _ink_map(image: Image.Image) -> np.ndarray:
     """Float32 (H, W) in [0, 1]: how much ink each pixel holds, paper 0 whatever its colour or lighting."""
-    gray, alpha = _to_arrays(_shrink(image))
+    shrunk = _shrink(image)
+    if _dithered(image):
+        # Dithered grey paper is a field of dots that ruled-line and speck removal would take for
+        # ink (rows of dots look like lines across the page); blurred, it is the grey it stands for.
+        radius = DITHER_BLUR * shrunk.width / image.width
+        shrunk = shrunk.convert("L").filter(ImageFilter.GaussianBlur(radius))
+    gray, alpha = _to_arrays(shrunk)
     if alpha is not None:
         transparent = float((alpha < 0.05).mean())
         if transparent >= TRANSPARENT_FRACTION:
@@ -448,14 +488,31 @@ def _threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
     sigma = 1.4826 * float(np.median(np.abs(ink - median)))
     floor = max(median + NOISE_SIGMAS * sigma, MIN_CONTRAST / 2)
     liberal = ink > floor
-    # Ruled lines and frames can be darker than the writing; they must not set the threshold.
-    candidates = ink[liberal & ~_lines(liberal)]
+    # Ruled lines and frames can be darker than the writing; they must not set the threshold. Nor can
+    # the table or frame around the paper (regions along the image edge) when a digit lies clear of it.
+    setting = liberal & ~_lines(liberal)
+    regions = _components(liberal)
+    if _digits_clear_of_edge(regions).size:
+        edge = np.flatnonzero(_touches_border(regions, np.arange(regions.count)))
+        surround = edge[_runs_along_edge(regions, edge)]
+        if surround.size:
+            setting &= ~regions.mask(surround)
+    candidates = ink[setting]
     if candidates.size < 4:
         raise NoDigitError("no digit found (blank or near-blank image)")
     # Otsu among the pixels above the noise floor: ink vs paper texture, not balanced by the paper's area.
     threshold = max(_otsu(np.clip(candidates, 0, 1)), floor, MIN_CONTRAST)
     strong = ink > threshold
     weak = ink > max(WEAK_FRACTION * threshold, floor)
+    faint = weak & ~strong
+    if faint.sum() > WEAK_EXCESS * strong.sum():
+        # More faint ink than the edges of the strokes explain: a soft shadow's edge or a smudge, which
+        # hysteresis would join to the digit it touches. Faint areas wider than a stroke are dropped
+        # (an opening: what a disk of the stroke's width fits in); faint strokes and grey edges stay.
+        radius = min(int(np.ceil(stroke_width(strong) / 2)) + 1, round(FAINT_MAX_RADIUS * max(ink.shape)))
+        # Extended past the image edge, so a shadow along the edge counts as wide as it is.
+        padded = np.pad(faint, radius, mode="edge")
+        weak &= ~_morph(_morph(padded, radius, grow=False), radius, grow=True)[radius:-radius, radius:-radius]
     parts = _components(weak)
     # Keep the faint pixels only where their component also holds strong ink.
     label_image = parts.label_image()
@@ -560,19 +617,53 @@ def _touches_border(parts: _Components, labels: np.ndarray) -> np.ndarray:
     return (parts.top[labels] == 0) | (parts.left[labels] == 0) | (parts.bottom[labels] == height) | (parts.right[labels] == width)
 
 
+def _runs_along_edge(parts: _Components, labels: np.ndarray) -> np.ndarray:
+    """Bool per label: the component covers at least EDGE_RUN of one image side (a table, a frame, a shadow)."""
+    height, width = parts.shape
+    lengths = parts.run_end - parts.run_start
+    top = np.bincount(parts.run_label[parts.run_row == 0], lengths[parts.run_row == 0], parts.count)
+    bottom = np.bincount(parts.run_label[parts.run_row == height - 1], lengths[parts.run_row == height - 1], parts.count)
+    left = np.bincount(parts.run_label[parts.run_start == 0], minlength=parts.count)
+    right = np.bincount(parts.run_label[parts.run_end == width], minlength=parts.count)
+    along = np.maximum(np.maximum(top, bottom) / width, np.maximum(left, right) / height)
+    return along[labels] >= EDGE_RUN
+
+
+def _digit_sized(parts: _Components, labels: np.ndarray) -> np.ndarray:
+    """Bool per label: the component's longer side is at least INNER_DIGIT_FRACTION of the image's."""
+    sides = np.maximum(parts.bottom - parts.top, parts.right - parts.left)[labels]
+    return sides >= INNER_DIGIT_FRACTION * max(parts.shape)
+
+
+def _digits_clear_of_edge(parts: _Components) -> np.ndarray:
+    """Labels of the components clear of the image edge, if any of them is digit-sized; otherwise none,
+    as then the digit itself must be touching the edge."""
+    inner = np.flatnonzero(~_touches_border(parts, np.arange(parts.count)))
+    return inner if _digit_sized(parts, inner).any() else inner[:0]
+
+
 def _main_digit(found: _Ink) -> np.ndarray:
     """Labels of the digit: the largest content component (preferring one clear of the image edge) and
     the pieces near it, such as the detached bar of a 5."""
     parts, content = found.parts, found.keep
     border = _touches_border(parts, content)
     inner = content[~border]
-    if inner.size and (not border.any() or parts.area[inner].max() >= BORDER_PREFERENCE * parts.area[content[border]].max()):
-        main = int(inner[np.argmax(parts.area[inner])])
-    else:
-        main = int(content[np.argmax(parts.area[content])])
+    main = int(content[np.argmax(parts.area[content])])
+    if inner.size:
+        best = int(inner[np.argmax(parts.area[inner])])
+        if (
+            not border.any()
+            or parts.area[best] >= BORDER_PREFERENCE * parts.area[main]
+            # The paper's digit, not the table or frame around the paper that dwarfs it.
+            or (_runs_along_edge(parts, np.array([main]))[0] and _digit_sized(parts, np.array([best]))[0])
+        ):
+            main = best
     height, width = parts.shape
     if max(parts.bottom[main] - parts.top[main], parts.right[main] - parts.left[main]) < MIN_DIGIT_FRACTION * max(height, width):
         raise NoDigitError("no digit found (only specks)")
+    # Specks are judged against the digit itself: against a table that dwarfs it, its broken strokes
+    # would all look like specks.
+    content = np.flatnonzero(parts.area >= max(SPECK_FRACTION * parts.area[main], 2))
     chosen = [main]
     top, bottom, left, right = parts.top[main], parts.bottom[main], parts.left[main], parts.right[main]
     for _ in range(2):  # twice, so a chain of pieces (a dashed stroke) is followed
@@ -782,12 +873,20 @@ def segment_number(image: Image.Image) -> list[Digit]:
             break
     heights = [height(group) for group in groups]
     median_height = float(np.median(heights))
+    widths = [span(group)[1] - span(group)[0] for group in groups]
     pieces: list[tuple[np.ndarray, int, int]] = []
-    for group in groups:
+    for index, group in enumerate(groups):
         labels = np.array(group)
         left, right = int(parts.left[labels].min()), int(parts.right[labels].max())
         top, bottom = int(parts.top[labels].min()), int(parts.bottom[labels].max())
-        for piece_left, piece_right in _split_wide(parts.mask(labels)[top:bottom, left:right], max(bottom - top, median_height)):
+        # Beside digits written apart, a blob holds two only if it is about twice as wide as they are:
+        # a wide 2 or 0 among them is one digit.
+        others = widths[:index] + widths[index + 1 :]
+        if len(others) >= 2 and right - left <= SPLIT_WIDTH * float(np.median(others)):
+            ranges = [(0, right - left)]
+        else:
+            ranges = _split_wide(parts.mask(labels)[top:bottom, left:right], max(bottom - top, median_height))
+        for piece_left, piece_right in ranges:
             columns = (left + piece_left, left + piece_right)
             pieces.append((_render(found, labels, columns), columns[0], columns[1]))
     gaps = [left - previous[2] for previous, (_, left, _) in zip(pieces, pieces[1:], strict=False)]
@@ -805,14 +904,22 @@ def _split_wide(mask: np.ndarray, height: float) -> list[tuple[int, int]]:
         return [(0, width)]
     count = max(2, round(width / (DIGIT_ASPECT * height)))
     profile = mask.sum(axis=0).astype(np.float64)
+    # Vertical runs of ink in each column: where two digits touch, a column crosses only the joint.
+    runs = np.count_nonzero(np.diff(mask.astype(np.int8), axis=0, prepend=0) == 1, axis=0)
     cuts = []
     for k in range(1, count):
         # Cut at the emptiest column near where an evenly spaced cut would fall.
         centre = round(k * width / count)
         reach = max(1, round(0.25 * width / count))
-        window = profile[max(1, centre - reach) : min(width - 1, centre + reach + 1)]
-        if window.size:
-            cuts.append(max(1, centre - reach) + int(np.argmin(window)))
+        low, high = max(1, centre - reach), min(width - 1, centre + reach + 1)
+        if high <= low:
+            continue
+        best = low + int(np.lexsort((profile[low:high], runs[low:high]))[0])
+        if runs[best] > 1:
+            # Every column there crosses two strokes or more: the loop of a wide 0, the arc and base
+            # of a wide 2. That is one digit, not two touching.
+            return [(0, width)]
+        cuts.append(best)
     edges = [0, *sorted(set(cuts)), width]
     pieces = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
     # Every piece of a split must be a digit, as tall as most of the blob: a wide 2 cut at its

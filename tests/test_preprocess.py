@@ -351,3 +351,69 @@ def test_segment_does_not_split_a_wide_digit_into_a_digit_and_a_tail():
     image.paste(draw(strokes=ONE, size=(150, 200)), (340, 0))
     image.paste(draw(strokes=ZERO, size=(150, 200)), (470, 0))
     assert len(segment_digits(image)) == 3
+
+
+@pytest.mark.parametrize("digit_ink", [0, 110], ids=["as-dark-as-the-table", "lighter-than-the-table"])
+def test_paper_on_a_large_dark_table_gives_the_digit_not_the_table(digit_ink):
+    # A photo of a sheet on a dark table: the table shows all along the image edges, narrower than the
+    # closing that estimates the paper (so it reads as ink), many times larger than the small digit,
+    # and it can be darker than a grey pencil.
+    image = Image.new("L", (400, 400), 15)
+    image.paste(draw(size=(380, 380), ink=digit_ink, paper=235, pen=8, scale=0.3), (10, 10))
+    expected = preprocess.preprocess(draw(size=(380, 380), ink=digit_ink, paper=235, pen=8, scale=0.3))
+    assert similarity(preprocess.preprocess(image), expected) > 0.95
+
+
+def test_a_tightly_cropped_digit_touching_the_edge_is_still_the_digit():
+    # The digit itself touches the image edge and a small mark lies clear of it: the mark is no digit.
+    image = draw(strokes=ZERO, size=(200, 200), pen=16, scale=1.35)
+    ImageDraw.Draw(image).ellipse([95, 95, 104, 104], fill=0)
+    found = preprocess._clean(preprocess._ink_map(image))
+    assert preprocess._touches_border(found.parts, found.keep).any()
+    alone = draw(strokes=ZERO, size=(200, 200), pen=16, scale=1.35)
+    assert similarity(preprocess.preprocess(image), preprocess.preprocess(alone)) > 0.9
+
+
+def test_dithered_one_bit_image_on_grey_paper():
+    # A fax or bilevel scan of grey paper: the paper becomes a field of dots, in rows that look like
+    # ruled lines; the digit must survive them.
+    gray = draw(size=(400, 400), ink=20, paper=215, pen=16, scale=0.7)
+    image = gray.convert("1", dither=Image.Dither.FLOYDSTEINBERG)
+    assert preprocess._dithered(image) and not preprocess._dithered(gray.convert("1", dither=Image.Dither.NONE))
+    pencil = Image.new("1", (280, 280), 1)
+    ImageDraw.Draw(pencil).line([(60, 60), (200, 200)], fill=0, width=1)  # a 1-pixel diagonal is no dither
+    assert not preprocess._dithered(pencil)
+    assert similarity(preprocess.preprocess(image), preprocess.preprocess(gray)) > 0.95
+
+
+def test_faint_shadow_touching_a_stroke_is_not_joined_to_it():
+    # An ink map with two strokes and, under the first, the soft edge of a shadow: fainter than the
+    # threshold but above hysteresis' faint level, and far wider than a stroke. It is not ink.
+    ink = np.zeros((200, 300), dtype=np.float32)
+    ink[150:, :110] = 0.35
+    ink[20:180, 50:60] = 0.9
+    ink[20:180, 200:210] = 0.9
+    mask, threshold = preprocess._threshold(ink)
+    assert 0.35 < threshold < 0.9
+    assert mask[20:180, 50:60].all() and mask[20:180, 200:210].all()
+    assert not mask[170:, :40].any() and not mask[185:, 70:110].any()
+
+
+def test_segment_does_not_cut_a_wide_zero_through_its_loop():
+    # A flat 0 written wide beside a 1: every column across the 0 crosses two strokes, so it is one digit.
+    image = Image.new("L", (560, 200), 255)
+    image.paste(draw(strokes=ONE, size=(150, 200)), (0, 0))
+    image.paste(draw(strokes=ZERO, size=(200, 200)).resize((380, 200)), (160, 0))
+    assert len(segment_digits(image)) == 2
+
+
+def test_segment_does_not_split_a_wide_digit_among_digits_nearly_as_wide():
+    # A wide 4 (wider than its height, which alone would allow a split) beside separate 0s that are
+    # more than half as wide: two digits touching would be about twice their width, so it is one.
+    four = [[(0.4, 0.1), (0.05, 0.6), (0.95, 0.6)], [(0.6, 0.3), (0.6, 0.9)]]
+    zero = draw(strokes=ZERO, size=(200, 200)).resize((300, 200)).crop((70, 0, 230, 200))
+    image = Image.new("L", (820, 200), 255)
+    for left in (0, 170, 580):
+        image.paste(zero, (left, 0))
+    image.paste(draw(strokes=four, size=(200, 200)).resize((225, 200)), (340, 0))
+    assert len(segment_digits(image)) == 4
