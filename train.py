@@ -126,7 +126,7 @@ def _fraction(text: str) -> float:
 def resolve_config(args: argparse.Namespace) -> dict:
     """Fill the options left unset from the architecture's recipe; return the run's full config."""
     recipe = RECIPES[args.arch]
-    config = {key: value for key, value in vars(args).items()}
+    config = dict(vars(args))
     for field in ("epochs", "batch_size", "learning_rate", "validation_split", "augment"):
         if config[field] is None:
             config[field] = getattr(recipe, field)

@@ -180,3 +180,16 @@ def test_real_mnist_short_run(tmp_path, mnist_path):
     record = json.loads((tmp_path / "metrics.json").read_text())
     assert record["data"]["test_images"] == 10000
     assert record["test_accuracy"] >= 0.95, record["test_accuracy"]
+
+
+def test_deterministic_runs_are_identical(tmp_path, toy_npz):
+    """--deterministic: the same seed gives bit-identical weights, augmentation and shuffling included."""
+    import keras
+
+    weights = []
+    for run in ("a", "b"):
+        flags = ["--data", str(toy_npz), "--out-dir", str(tmp_path / run), "--epochs", "1", "--limit", "256", "--deterministic"]
+        assert train.main(flags) == 0
+        weights.append(keras.models.load_model(tmp_path / run / "mnist_cnn.keras", compile=False).get_weights())
+    for first, second in zip(*weights, strict=True):
+        np.testing.assert_array_equal(first, second)
