@@ -61,6 +61,10 @@ MAX_WINDOW_FRACTION = 1 / 3
 # Polarity is judged at this longest side against a local median over this fraction of it.
 POLARITY_SIDE = 64
 POLARITY_WINDOW_FRACTION = 1 / 4
+# When neither side wins by this factor, an image edge that differs from the image's median by this
+# fraction of its contrast range is a surround (a table, a wall), and the median is the paper.
+POLARITY_DECISIVE = 4.0
+SURROUND_CONTRAST = 0.4
 # A two-tone (1-bit) image with at least this fraction of isolated dots is dithered; it is blurred by
 # this radius in its own pixels, looked at in a central crop of this side.
 DITHER_DOTS = 0.005
@@ -302,9 +306,19 @@ def _dark_ink(gray: np.ndarray) -> bool:
         closing = _running(_running(closing, window, 0, pick), window, 1, pick)
     for pick in (np.minimum, np.maximum):
         opening = _running(_running(opening, window, 0, pick), window, 1, pick)
-    darker = np.minimum(median - values, closing - values).clip(0, None).sum()
-    lighter = np.minimum(values - median, values - opening).clip(0, None).sum()
-    return float(darker) >= float(lighter)
+    darker = float(np.minimum(median - values, closing - values).clip(0, None).sum())
+    lighter = float(np.minimum(values - median, values - opening).clip(0, None).sum())
+    if max(darker, lighter) < POLARITY_DECISIVE * min(darker, lighter):
+        # Close: fat strokes leave gaps of paper as narrow as themselves, and a sheet lying on a dark
+        # table is cut by its digit into pieces narrower than the window, so both sides look like
+        # ink. A surround settles it: when the image's edge is much darker than most of the image
+        # (the table around the sheet), most of the image is paper, and the ink is dark.
+        edge = float(np.median(np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])))
+        bulk = float(np.median(values))
+        low, high = np.percentile(values, [1, 99])
+        if abs(bulk - edge) >= max(MIN_CONTRAST, SURROUND_CONTRAST * float(high - low)):
+            return bulk > edge
+    return darker >= lighter
 
 
 def _dithered(image: Image.Image) -> bool:

@@ -417,3 +417,23 @@ def test_segment_does_not_split_a_wide_digit_among_digits_nearly_as_wide():
         image.paste(zero, (left, 0))
     image.paste(draw(strokes=four, size=(200, 200)).resize((225, 200)), (340, 0))
     assert len(segment_digits(image)) == 4
+
+
+THREE = [[(0.3, 0.2), (0.6, 0.15), (0.7, 0.3), (0.5, 0.48), (0.72, 0.65), (0.6, 0.85), (0.3, 0.8)]]
+
+
+@pytest.mark.parametrize(("strokes", "pen"), [(THREE, 45), (ZERO, 51)], ids=["fat-3", "fat-0"])
+def test_fat_marker_on_a_sheet_on_a_dark_table_keeps_dark_ink(strokes, pen):
+    # The paper between fat strokes is as narrow as the strokes, so locally either side could be
+    # ink; the dark table all around the sheet shows which side is paper.
+    image = Image.new("L", (400, 400), 25)
+    image.paste(draw(strokes=strokes, size=(340, 340), pen=pen, ink=20, paper=230), (30, 30))
+    gray, _ = preprocess._to_arrays(image)
+    assert preprocess._dark_ink(gray)
+
+
+def test_chalkboard_on_a_light_wall_keeps_light_ink():
+    image = Image.new("L", (400, 400), 225)
+    image.paste(draw(strokes=THREE, size=(340, 340), pen=20, ink=230, paper=40), (30, 30))
+    gray, _ = preprocess._to_arrays(image)
+    assert not preprocess._dark_ink(gray)
