@@ -52,8 +52,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".
 TRANSPARENT_FRACTION = 0.2
 # The window for the lighting estimate is measured at this longest side, where it is cheap.
 BACKGROUND_SIDE = 160
-# The estimate's window is 2.5 stroke widths, kept within these fractions of the longest side: wide
-# enough to ignore texture, narrow enough to follow a shadow, and always wider than a fat marker.
+# The estimate's window is 2.5 stroke widths, at least the first fraction of the longest side and at
+# most the second of the shortest: wide enough to ignore texture, narrow enough to follow a shadow,
+# and always wider than a fat marker.
 # Strokes are measured on the shapes clear of the image edge when the largest spans this fraction of it.
 INNER_DIGIT_FRACTION = 0.1
 MIN_WINDOW_FRACTION = 1 / 20
@@ -274,7 +275,9 @@ def _background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     if inner.size:
         rough = parts.mask(inner)
     window = 2.5 * stroke_width(rough) + 3
-    window = float(np.clip(window, longest * MIN_WINDOW_FRACTION, longest * MAX_WINDOW_FRACTION))
+    # The cap is a fraction of the shorter side: in a wide picture (a number written in a row) a
+    # window taller than the picture carries the lit half's paper level into a shadowed half.
+    window = float(np.clip(window, longest * MIN_WINDOW_FRACTION, max(min(size) * MAX_WINDOW_FRACTION, longest * MIN_WINDOW_FRACTION)))
     # The closing itself runs at full resolution: done small and scaled up, it blurred each shadow's
     # edge into a band that read as ink on the shadow's side.
     window = int(window / scale) | 1

@@ -437,3 +437,16 @@ def test_chalkboard_on_a_light_wall_keeps_light_ink():
     image.paste(draw(strokes=THREE, size=(340, 340), pen=20, ink=230, paper=40), (30, 30))
     gray, _ = preprocess._to_arrays(image)
     assert not preprocess._dark_ink(gray)
+
+
+def test_wide_number_photo_half_in_shadow():
+    # A number written in a row, photographed with the lower half of the strip in shadow: the paper
+    # estimate's window must stay shorter than the picture, or the lit half's paper level is carried
+    # into the shadow and the whole shadow reads as ink.
+    image = Image.new("L", (800, 200), 235)
+    for index, strokes in enumerate([ONE, SEVEN, ZERO, ONE]):
+        image.paste(draw(strokes=strokes, size=(180, 180), pen=20, ink=30, paper=235), (40 + index * 190, 10))
+    rows = np.arange(200, dtype=np.float32)[:, np.newaxis]
+    shade = 1.0 - 0.4 * np.clip((rows - 90) / 20, 0, 1)
+    shaded = Image.fromarray((np.asarray(image, dtype=np.float32) * shade).astype(np.uint8))
+    assert len(segment_digits(shaded)) == 4
