@@ -378,4 +378,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # Ctrl-C before training starts (loading data, importing TensorFlow): nothing written yet
+        print("\ntrain.py: interrupted; nothing was written", file=sys.stderr)
+        raise SystemExit(130) from None
