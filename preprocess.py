@@ -75,7 +75,6 @@ MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of full s
 NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise standard deviations above the paper
 WEAK_FRACTION = 0.5  # hysteresis: faint pixels above this fraction of the threshold join touching strokes ...
 WEAK_EXCESS = 0.2  # ... unless they outnumber the strong ones by this factor and fill areas wider than a stroke
-FAINT_MAX_RADIUS = 0.03  # (the stroke width judged there is capped at twice this fraction of the image, for speed)
 
 # --- Cleaning ----------------------------------------------------------------------------------
 SPECK_FRACTION = 0.03  # components smaller than this fraction of the digit's area are specks
@@ -501,8 +500,13 @@ def _threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
     if float(np.percentile(ink, 99.9)) < MIN_CONTRAST and float(ink.max()) < 2 * MIN_CONTRAST:
         raise NoDigitError("no digit found (blank or near-blank image)")
     # Paper noise (texture, JPEG): median absolute deviation of the mostly-paper ink map.
-    median = float(np.median(ink))
-    sigma = 1.4826 * float(np.median(np.abs(ink - median)))
+    paper = ink
+    if float(np.median(ink)) >= MIN_CONTRAST:
+        # Ink covers most of the picture (a fat digit cropped tightly): the paper's noise is judged on
+        # the paper's side of Otsu's split, not on a median that falls inside the strokes.
+        paper = ink[ink <= _otsu(np.clip(ink, 0, 1))]
+    median = float(np.median(paper))
+    sigma = 1.4826 * float(np.median(np.abs(paper - median)))
     floor = max(median + NOISE_SIGMAS * sigma, MIN_CONTRAST / 2)
     liberal = ink > floor
     # Ruled lines and frames can be darker than the writing; they must not set the threshold. Nor can
@@ -526,10 +530,11 @@ def _threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
         # More faint ink than the edges of the strokes explain: a soft shadow's edge or a smudge, which
         # hysteresis would join to the digit it touches. Faint areas wider than a stroke are dropped
         # (an opening: what a disk of the stroke's width fits in); faint strokes and grey edges stay.
-        radius = min(int(np.ceil(stroke_width(strong) / 2)) + 1, round(FAINT_MAX_RADIUS * max(ink.shape)))
-        # Extended past the image edge, so a shadow along the edge counts as wide as it is.
-        padded = np.pad(faint, radius, mode="edge")
-        weak &= ~_morph(_morph(padded, radius, grow=False), radius, grow=True)[radius:-radius, radius:-radius]
+        window = 2 * int(np.ceil(stroke_width(strong))) + 1
+        wide = faint.astype(np.uint8)
+        for pick in (np.minimum, np.maximum):
+            wide = _running(_running(wide, window, 0, pick), window, 1, pick)
+        weak &= ~wide.astype(bool)
     parts = _components(weak)
     # Keep the faint pixels only where their component also holds strong ink.
     label_image = parts.label_image()
