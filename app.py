@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from PIL import Image
 
+from cli import HelpFormatter
 from data import IMAGE_SIZE
 from inference import ModelError, Predictor, load_predictor
 from preprocess import ImageError, NoDigitError, open_image_bytes, preprocess
@@ -203,13 +204,6 @@ def png_data_url(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except for options whose default is computed at run time (their help says so)."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def build_parser() -> argparse.ArgumentParser:

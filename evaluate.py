@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cli import HelpFormatter
 from inference import DEFAULT_TFLITE_PATH, ModelError, load_predictor
 from preprocess import ImageError, is_image_path, open_image, preprocess, segment_number
 
@@ -39,10 +40,6 @@ class Item:
     spaces: list[bool] = field(default_factory=list)  # --number: a wide gap before each digit
     error: str | None = None
     probabilities: np.ndarray | None = None  # (len(images), 10) once predicted
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Shows every default, and the description's examples as written."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,6 +28,7 @@ import data  # noqa: E402
 import metrics  # noqa: E402
 import plots  # noqa: E402
 from atomic import atomic_path, write_json  # noqa: E402
+from cli import HelpFormatter  # noqa: E402
 from inference import MODEL_DIR, MODEL_NAME, ModelError, load_predictor  # noqa: E402
 
 
@@ -63,13 +64,6 @@ MAX_ZOOM = 0.1  # scale in [1 - MAX_ZOOM, 1 + MAX_ZOOM]
 WARMUP_FRACTION = 0.15  # share of the steps spent warming the learning rate up (one-cycle)
 WARMUP_START_FACTOR = 0.1  # warm-up starts at this fraction of the peak learning rate
 VERSIONED_PACKAGES = ("tensorflow", "keras", "numpy", "matplotlib", "pillow", "ai-edge-litert")
-
-
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except for options whose default depends on --arch (those say so in their help)."""
-
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
 
 
 def _recipe_help(field: str) -> str:
