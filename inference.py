@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,14 @@ MODEL_NAME = "mnist_cnn"
 DEFAULT_KERAS_PATH = MODEL_DIR / f"{MODEL_NAME}.keras"
 DEFAULT_TFLITE_PATH = MODEL_DIR / f"{MODEL_NAME}.tflite"
 PREDICT_BATCH = 256  # images per interpreter call; large enough to amortize call overhead
+NUM_DIGITS = 10
+# Models trained since the "not a digit" work have an 11th output: the probability that the input is
+# no digit at all (a letter, a symbol, a doodle). Older 10-output models always answer a digit.
+NOT_A_DIGIT = 10
+# An answer is "not a digit" when that output reaches this probability; set from data in benchmarks/bench_not_digits.py.
+NOT_DIGIT_THRESHOLD = 0.5
+# Below this probability a digit answer is flagged as unsure; set from data in benchmarks/bench_real.py.
+LOW_CONFIDENCE = 0.60
 
 
 @contextlib.contextmanager
@@ -39,12 +48,39 @@ def _quiet_native_stderr() -> Iterator[None]:
         os.close(saved)
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What the model says about one 28x28 input, the one reading evaluate.py and app.py share."""
+
+    digit: int | None  # None when the input is judged not to be a digit
+    confidence: float  # the probability of ``digit``, or of "not a digit" when digit is None
+    probabilities: np.ndarray  # float32 (10,): the digits' probabilities, renormalized to sum to 1
+    not_digit: float  # the model's probability that this is not a digit (0.0 for 10-output models)
+
+    @property
+    def low_confidence(self) -> bool:
+        return self.digit is not None and self.confidence < LOW_CONFIDENCE
+
+
+def interpret(row: np.ndarray) -> Answer:
+    """Turn one row of model output, (10,) or (11,) probabilities, into an Answer."""
+    row = np.asarray(row, dtype=np.float32)
+    not_digit = float(row[NOT_A_DIGIT]) if len(row) > NUM_DIGITS else 0.0
+    digits = row[:NUM_DIGITS]
+    total = float(digits.sum())
+    digits = digits / total if total > 0 else np.full(NUM_DIGITS, 1 / NUM_DIGITS, np.float32)
+    if not_digit >= NOT_DIGIT_THRESHOLD:
+        return Answer(None, not_digit, digits, not_digit)
+    best = int(digits.argmax())
+    return Answer(best, float(digits[best]), digits, not_digit)
+
+
 class ModelError(Exception):
     """The model could not be loaded; the message is one line for users."""
 
 
 class Predictor:
-    """Maps float32 (N, 28, 28, 1) images in [0, 1] to float32 (N, 10) probabilities."""
+    """Maps float32 (N, 28, 28, 1) images in [0, 1] to float32 (N, 10) or (N, 11) probabilities (see ``interpret``)."""
 
     backend: str
     path: Path
@@ -85,7 +121,7 @@ class LiteRTPredictor(Predictor):
             self.interpreter.set_tensor(self.input_index, chunk)
             self.interpreter.invoke()
             outputs.append(self.interpreter.get_tensor(self.output_index).copy())
-        return np.concatenate(outputs) if outputs else np.zeros((0, 10), np.float32)
+        return np.concatenate(outputs) if outputs else np.zeros((0, NUM_DIGITS), np.float32)
 
 
 class KerasPredictor(Predictor):
@@ -103,7 +139,7 @@ class KerasPredictor(Predictor):
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         if len(images) == 0:
-            return np.zeros((0, 10), np.float32)
+            return np.zeros((0, NUM_DIGITS), np.float32)
         return np.asarray(self.model.predict(np.asarray(images, np.float32), batch_size=PREDICT_BATCH, verbose=0))
 
 
