@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageDraw
@@ -36,7 +37,8 @@ DEFAULT_NUMBERS = 200  # multi-digit number images for --number
 TARGET_ACCURACY = 0.99  # issue 3: >= 99% through the full CLI on the realistic set
 MAX_SHEET_FAILURES = 80  # tiles on the failure contact sheet
 TILE = 112  # pixels per thumbnail on the contact sheet
-CAPTION = 28  # pixels of caption under each tile
+CAPTION_LINE = 13  # pixels per caption line under each tile
+SHEET_WIDTH = 1200  # pixels; the sheet wraps its tiles into rows this wide
 
 
 def run_cli(paths: Sequence[str | Path], *options: str) -> tuple[int, list[dict], str]:
@@ -99,41 +101,54 @@ def check_bad_inputs(cases: Sequence[realistic.BadInput], records: Sequence[dict
     return outcomes
 
 
-def _caption(draw: ImageDraw.ImageDraw, xy: tuple[int, int], lines: Sequence[str]) -> None:
-    for offset, line in enumerate(lines):
-        draw.text((xy[0] + 2, xy[1] + 1 + 13 * offset), line, fill=(0, 0, 0))
+@dataclass(frozen=True)
+class Tile:
+    """One contact-sheet entry: the input file, the 28x28 the model saw (None if not saved), caption lines."""
+
+    path: Path
+    seen: Path | None
+    caption: tuple[str, ...]
 
 
-def contact_sheet(failures: Sequence[dict], path: Path, preprocessed: Path | None = None) -> Path | None:
-    """A PNG grid of failures: each the image as displayed, then the 28x28 the model saw (if saved), with a caption."""
-    failures = list(failures)[:MAX_SHEET_FAILURES]
-    if not failures:
+def contact_sheet(tiles: Sequence[Tile], path: Path) -> Path | None:
+    """A PNG grid: each input as displayed, then the 28x28 the model saw (where saved, enlarged), with its caption."""
+    tiles = list(tiles)[:MAX_SHEET_FAILURES]
+    if not tiles:
         return None
-    width = 2 * TILE if preprocessed is not None else TILE
-    columns = max(1, 1200 // (width + 8))
-    rows = math.ceil(len(failures) / columns)
-    sheet = Image.new("RGB", (columns * (width + 8), rows * (TILE + CAPTION + 8)), (255, 255, 255))
+    width = 2 * TILE if any(tile.seen is not None for tile in tiles) else TILE
+    caption = CAPTION_LINE * max(len(tile.caption) for tile in tiles) + 2
+    columns = max(1, SHEET_WIDTH // (width + 8))
+    rows = math.ceil(len(tiles) / columns)
+    sheet = Image.new("RGB", (columns * (width + 8), rows * (TILE + caption + 8)), (255, 255, 255))
     draw = ImageDraw.Draw(sheet)
-    for index, failure in enumerate(failures):
+    for index, tile in enumerate(tiles):
         x = (index % columns) * (width + 8) + 4
-        y = (index // columns) * (TILE + CAPTION + 8) + 4
+        y = (index // columns) * (TILE + caption + 8) + 4
         try:
-            thumbnail = realistic.display_image(failure["path"])
+            thumbnail = realistic.display_image(tile.path)
             thumbnail.thumbnail((TILE, TILE))
             sheet.paste(thumbnail, (x, y))
         except (OSError, ValueError):
             draw.rectangle((x, y, x + TILE - 1, y + TILE - 1), outline=(255, 0, 0))
-        seen = preprocessed / f"{Path(failure['path']).stem}.png" if preprocessed is not None else None
-        if seen is not None and seen.exists():
-            with Image.open(seen) as image:
+        if tile.seen is not None and tile.seen.exists():
+            with Image.open(tile.seen) as image:
                 sheet.paste(image.convert("RGB").resize((TILE, TILE), Image.Resampling.NEAREST), (x + TILE, y))
-        answer = "error" if failure["error"] else f"{failure['digit']} {failure['confidence']:.0%}"
-        _caption(
-            draw, (x, y + TILE), [f"{failure['style'][:12]} #{Path(failure['path']).name[:5]}", f"true {failure['label']} got {answer}"]
-        )
+        for offset, line in enumerate(tile.caption):
+            draw.text((x + 2, y + TILE + 1 + CAPTION_LINE * offset), line, fill=(0, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)
     sheet.save(path)
     return path
+
+
+def failure_tiles(failures: Sequence[dict], preprocessed: Path | None = None) -> list[Tile]:
+    """Contact-sheet tiles for the realistic set's failures (the 28x28 is found by file stem, as evaluate.py names it)."""
+    tiles = []
+    for failure in failures:
+        stem = Path(failure["path"]).stem
+        answer = "error" if failure["error"] else f"{failure['digit']} {failure['confidence']:.0%}"
+        caption = (f"{failure['style'][:12]} #{stem[:5]}", f"true {failure['label']} got {answer}")
+        tiles.append(Tile(Path(failure["path"]), preprocessed / f"{stem}.png" if preprocessed else None, caption))
+    return tiles
 
 
 def _git_commit() -> str:
@@ -225,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             for failure in failures[:20]:
                 answer = f"error: {failure['error']}" if failure["error"] else f"{failure['digit']} ({failure['confidence']:.1%})"
                 print(f"  {failure['path']}: true {failure['label']}, got {answer}")
-            sheet = contact_sheet(failures, args.out_dir / f"realistic_failures_seed{args.seed}.png", preprocessed)
+            sheet = contact_sheet(failure_tiles(failures, preprocessed), args.out_dir / f"realistic_failures_seed{args.seed}.png")
             print(f"contact sheet: {sheet}")
         results["failures"] = [
             {key: failure[key] for key in ("file", "style", "label", "digit", "confidence", "error")} for failure in failures

@@ -1,0 +1,162 @@
+"""Tests for the real-image benchmark's calculations (benchmarks/bench_real.py) on synthetic inputs: no real data needed."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw, ImageFont
+
+from benchmarks import bench_real
+
+
+@pytest.mark.parametrize(
+    ("style", "size", "group"),
+    [
+        ("photo-paper-blue-pen", (3024, 4032), bench_real.PHOTO),
+        ("photo-paper-28px-gray", (28, 28), bench_real.PHOTO),  # a photo shrunk to 28 px is still a photo
+        ("scan-pen-boxed", (600, 400), bench_real.PHOTO),
+        ("chalk-white-on-black-textured", (200, 200), bench_real.PHOTO),
+        ("paint-28px-black-on-white", (28, 28), bench_real.SMALL_PAINT),
+        ("paint-30px-black-on-white", (30, 32), bench_real.SMALL_PAINT),
+        ("canvas-28px-white-on-black", (28, 28), bench_real.SMALL_PAINT),
+        ("paint-48px-white-on-black", (48, 48), bench_real.LARGE_PAINT),
+        ("canvas-white-on-black-thin", (280, 280), bench_real.LARGE_PAINT),
+        ("marker-black-on-white-thick", (500, 500), bench_real.LARGE_PAINT),
+    ],
+    ids=lambda value: str(value),
+)
+def test_style_group(style, size, group):
+    assert bench_real.style_group(style, size) == group
+
+
+def test_ece_is_zero_when_confidence_matches_accuracy_and_large_when_sure_and_wrong():
+    # 10 answers at 80% confidence, 8 of them right: perfectly calibrated.
+    assert bench_real.expected_calibration_error(np.full(10, 0.8), np.arange(10) < 8) == pytest.approx(0.0)
+    assert bench_real.expected_calibration_error(np.full(4, 0.99), np.zeros(4, bool)) == pytest.approx(0.99)
+    assert bench_real.expected_calibration_error(np.array([]), np.array([], bool)) == 0.0
+
+
+def test_ece_weights_bins_by_their_size():
+    # Bin (0.9, 1.0]: 3 answers at 0.95, all right -> gap 0.05; bin (0.5, 0.6]: 1 answer at 0.55, wrong -> gap 0.55.
+    confidences = np.array([0.95, 0.95, 0.95, 0.55])
+    correct = np.array([True, True, True, False])
+    assert bench_real.expected_calibration_error(confidences, correct) == pytest.approx((3 * 0.05 + 0.55) / 4)
+    # One bin over everything mixes the two and hides the gap.
+    assert bench_real.expected_calibration_error(confidences, correct, bins=1) == pytest.approx(abs(0.75 - 0.85))
+
+
+def test_flag_split_counts_wrong_and_right_answers_below_the_threshold():
+    confidences = np.array([0.3, 0.5, 0.7, 0.9, 0.55, 0.99])
+    correct = np.array([False, False, False, True, True, True])
+    split = bench_real.flag_split(confidences, correct, 0.6)
+    assert (split["wrong_flagged"], split["wrong"], split["right_flagged"], split["right"]) == (2, 3, 1, 3)
+    assert split["wrong_flagged_share"] == pytest.approx(2 / 3)
+    assert split["right_flagged_share"] == pytest.approx(1 / 3)
+    assert bench_real.flag_split(confidences, correct, 0.5)["wrong_flagged"] == 1  # strictly below, like Answer.low_confidence
+
+
+def test_threshold_sweep_finds_the_range_where_both_targets_hold():
+    # 100 right answers at 0.99-1.0 (2 of them at 0.9), 6 wrong ones: 4 below 0.8, 2 sure of themselves.
+    right = np.concatenate([np.linspace(0.99, 1.0, 98), [0.9, 0.9]])
+    wrong = np.array([0.4, 0.5, 0.6, 0.75, 0.999, 0.9995])
+    confidences = np.concatenate([right, wrong])
+    correct = np.concatenate([np.ones(100, bool), np.zeros(6, bool)])
+    sweep = bench_real.threshold_sweep(confidences, correct)
+    lowest, highest = sweep["lowest_reaching_wrong_target"], sweep["highest_within_right_target"]
+    assert lowest["wrong_flagged"] == 4 and lowest["right_flagged"] == 0 and 0.75 < lowest["threshold"] <= 0.76
+    assert highest["right_flagged"] == 3 and highest["right_flagged_share"] <= bench_real.TARGET_RIGHT_FLAGGED
+    assert sweep["both_targets_possible"]
+    assert [row["threshold"] for row in sweep["table"]] == list(bench_real.SWEEP_REPORTED)
+
+
+def test_threshold_sweep_says_when_the_targets_cannot_both_hold():
+    # Every wrong answer is surer than every right one: no threshold catches them without flagging all right ones.
+    confidences = np.array([0.6, 0.7, 0.8, 0.99, 0.995])
+    correct = np.array([True, True, True, False, False])
+    assert not bench_real.threshold_sweep(confidences, correct)["both_targets_possible"]
+
+
+@pytest.mark.parametrize(
+    ("record", "answer"),
+    [
+        ({"digit": 7, "confidence": 0.9, "error": None}, 7),
+        ({"digit": 0, "confidence": 0.9, "error": None, "not_a_digit": False}, 0),
+        ({"digit": None, "confidence": 0.93, "error": None, "not_a_digit": True}, bench_real.NOT_A_DIGIT),
+        ({"digit": None, "confidence": None, "error": "no digit found (blank or near-blank image)"}, bench_real.NO_DIGIT),
+        ({"digit": None, "confidence": None, "error": "not an image file"}, bench_real.UNREADABLE),
+    ],
+    ids=["digit", "zero", "not-a-digit", "no-digit", "unreadable"],
+)
+def test_answer_of_a_record(record, answer):
+    assert bench_real.answer_of(record) == answer
+
+
+def test_score_counts_turned_away_and_missing_images_as_wrong():
+    rows = [{"file": name, "label": 3, "style": "paint", "group": bench_real.LARGE_PAINT} for name in ("a.png", "b.png", "c.png", "d.png")]
+    records = [
+        {"path": "set/images/a.png", "digit": 3, "confidence": 0.99, "error": None, "low_confidence": False},
+        {"path": "set/images/b.png", "digit": None, "confidence": 0.8, "error": None, "not_a_digit": True},
+        {"path": "set/images/c.png", "digit": 8, "confidence": 0.5, "error": None, "low_confidence": True},
+    ]
+    results = bench_real.score(rows, records)
+    assert [result.correct for result in results] == [True, False, False, False]
+    assert [result.answer for result in results] == [3, bench_real.NOT_A_DIGIT, 8, bench_real.UNREADABLE]
+    assert results[2].low_confidence and results[2].answered_digit and not results[1].answered_digit
+    groups = bench_real.accuracy_by(results, lambda result: result.group)
+    assert groups == {bench_real.LARGE_PAINT: {"total": 4, "correct": 1, "accuracy": 0.25}}
+
+
+def test_preprocessed_names_follow_evaluate_save_preprocessed(tmp_path):
+    import evaluate
+
+    items = [evaluate.Item(str(tmp_path / name)) for name in ("a/1.png", "b/1.jpg", "bad.png", "c/1.png")]
+    items[2].error = "not an image file"
+    for item in items:
+        if item.error is None:
+            item.images = [np.zeros((28, 28, 1), np.float32)]
+    evaluate.save_preprocessed(items, tmp_path / "seen")
+    records = [{"path": item.path, "error": item.error} for item in items]
+    names = bench_real.preprocessed_names(records)
+    assert sorted(names.values()) == sorted(path.name for path in (tmp_path / "seen").iterdir())
+    assert names[items[3].path] == "1-3.png" and items[2].path not in names
+
+
+def test_main_skips_cleanly_without_the_data(tmp_path, capsys):
+    assert bench_real.main(["--data", str(tmp_path / "absent"), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.startswith("skipped: no real-digits set")
+    assert not (tmp_path / "out").exists()
+
+
+def _draw(label: int, side: int, path) -> None:
+    image = Image.new("L", (side, side), 255)
+    font = ImageFont.load_default(size=int(side * 0.8))
+    ImageDraw.Draw(image).text((side / 2, side / 2), str(label), fill=0, font=font, anchor="mm", stroke_width=max(1, side // 28))
+    image.save(path)
+
+
+def test_main_through_the_real_cli_on_a_tiny_set(tmp_path, capsys):
+    from inference import DEFAULT_TFLITE_PATH
+
+    if not DEFAULT_TFLITE_PATH.exists():
+        pytest.skip("no shipped model")
+    data = tmp_path / "real"
+    (data / "images").mkdir(parents=True)
+    lines = ["file\tlabel\trepo\tcommit\tpath\tstyle"]
+    for name, label, side, style in [("one.png", 1, 280, "canvas-black-on-white"), ("seven.png", 7, 28, "paint-28px-black-on-white")]:
+        _draw(label, side, data / "images" / name)
+        lines.append(f"{name}\t{label}\tr\tc\tp\t{style}")
+    Image.new("L", (200, 200), 255).save(data / "images" / "blank.png")  # "no digit found": a miss
+    lines.append("blank.png\t4\tr\tc\tp\tphoto-paper")
+    (data / "manifest.tsv").write_text("\n".join(lines) + "\n")
+
+    assert bench_real.main(["--data", str(data), "--out", str(tmp_path / "out")]) == 0
+    out = capsys.readouterr().out
+    assert "3 real images" in out and "no digit found: 1" in out
+    figures = json.loads((tmp_path / "out" / "real_digits.json").read_text())
+    assert figures["images"] == 3 and figures["turned_away"][bench_real.NO_DIGIT] == 1
+    assert set(figures["groups"]) == {bench_real.PHOTO, bench_real.LARGE_PAINT, bench_real.SMALL_PAINT}
+    assert {miss["file"] for miss in figures["misses"]} >= {"blank.png"}
+    with Image.open(tmp_path / "out" / "real_digits_misses.png") as sheet:
+        assert sheet.width > 0
