@@ -208,9 +208,11 @@ def preprocessed_names(records: Sequence[dict]) -> dict[str, str]:
     return names
 
 
-def run_evaluate(images: Path, preprocessed: Path, model: Path | None) -> tuple[list[dict], float]:
+def run_evaluate(images: Path, preprocessed: Path | None, model: Path | None) -> tuple[list[dict], float]:
     """Run ``python evaluate.py --json`` over a folder as a subprocess; return its records and the call's wall time."""
-    command = [sys.executable, str(ROOT / "evaluate.py"), "--json", "--save-preprocessed", str(preprocessed), str(images)]
+    command = [sys.executable, str(ROOT / "evaluate.py"), "--json", str(images)]
+    if preprocessed is not None:
+        command += ["--save-preprocessed", str(preprocessed)]
     if model is not None:
         command += ["--model", str(model)]
     started = time.perf_counter()

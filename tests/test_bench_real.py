@@ -108,19 +108,21 @@ def test_score_counts_turned_away_and_missing_images_as_wrong():
     assert groups == {bench_real.LARGE_PAINT: {"total": 4, "correct": 1, "accuracy": 0.25}}
 
 
-def test_preprocessed_names_follow_evaluate_save_preprocessed(tmp_path):
-    import evaluate
+def test_preprocessed_names_match_what_evaluate_writes(tmp_path):
+    from inference import DEFAULT_TFLITE_PATH
 
-    items = [evaluate.Item(str(tmp_path / name)) for name in ("a/1.png", "b/1.jpg", "bad.png", "c/1.png")]
-    items[2].error = "not an image file"
-    for item in items:
-        if item.error is None:
-            item.images = [np.zeros((28, 28, 1), np.float32)]
-    evaluate.save_preprocessed(items, tmp_path / "seen")
-    records = [{"path": item.path, "error": item.error} for item in items]
+    if not DEFAULT_TFLITE_PATH.exists():
+        pytest.skip("no shipped model")
+    images = tmp_path / "images"
+    images.mkdir()
+    for name in ("one.png", "one.jpg", "two.png"):  # one.png and one.jpg: two inputs, one stem
+        _draw(1, 100, images / name)
+    (images / "notes.png").write_text("not an image")
+    records, _ = bench_real.run_evaluate(images, tmp_path / "seen", None)
     names = bench_real.preprocessed_names(records)
     assert sorted(names.values()) == sorted(path.name for path in (tmp_path / "seen").iterdir())
-    assert names[items[3].path] == "1-3.png" and items[2].path not in names
+    assert sorted(names.values()) == ["one-2.png", "one.png", "two.png"]
+    assert str(images / "notes.png") not in names
 
 
 def test_main_skips_cleanly_without_the_data(tmp_path, capsys):
@@ -160,3 +162,57 @@ def test_main_through_the_real_cli_on_a_tiny_set(tmp_path, capsys):
     assert {miss["file"] for miss in figures["misses"]} >= {"blank.png"}
     with Image.open(tmp_path / "out" / "real_digits_misses.png") as sheet:
         assert sheet.width > 0
+
+
+# --- benchmarks/bench_not_digits.py ----------------------------------------------------------------------------
+
+
+def test_not_digit_scores_use_the_eleventh_output_or_max_softmax():
+    from benchmarks import bench_not_digits
+
+    eleven = np.array([[0.9] + [0.0] * 9 + [0.1], [0.05] + [0.0] * 9 + [0.95]])
+    assert bench_not_digits.not_digit_scores(eleven) == pytest.approx([0.1, 0.95])
+    ten = np.array([[0.7, 0.3] + [0.0] * 8, [0.1] * 10])
+    assert bench_not_digits.not_digit_scores(ten) == pytest.approx([0.3, 0.9])
+
+
+def test_record_score_from_evaluate_records():
+    from benchmarks import bench_not_digits
+
+    answered = {"digit": 4, "confidence": 0.8, "error": None, "not_a_digit": False, "not_digit_probability": 0.15}
+    assert bench_not_digits.record_score(answered, has_not_digit_output=True) == pytest.approx(0.15)
+    assert bench_not_digits.record_score(answered, has_not_digit_output=False) == pytest.approx(0.2)
+    assert bench_not_digits.record_score({"error": "no digit found (blank)"}, has_not_digit_output=True) is None
+    with pytest.raises(ValueError, match="not_digit_probability"):
+        bench_not_digits.record_score({"digit": 4, "confidence": 0.8, "error": None}, has_not_digit_output=True)
+
+
+def test_turned_away_rate_counts_inputs_without_a_score_in_the_total():
+    from benchmarks import bench_not_digits
+
+    rates = bench_not_digits.turned_away_rate(np.array([0.2, 0.5, 0.9]), total=4, thresholds=[0.0, 0.5, 0.95])
+    assert rates == pytest.approx([0.75, 0.5, 0.0])  # a score equal to the threshold is turned away, like interpret
+
+
+def test_best_threshold_keeps_digits_within_their_targets():
+    from benchmarks import bench_not_digits
+
+    thresholds = [0.1, 0.3, 0.5, 0.7]
+    not_digits = np.array([0.99, 0.95, 0.9, 0.5])
+    real = np.array([0.05, 0.02, 0.01, 0.0])
+    mnist = np.array([0.01, 0.001, 0.001, 0.0])
+    best = bench_not_digits.best_threshold(not_digits, real, mnist, thresholds)
+    assert best == pytest.approx({"threshold": 0.5, "not_digits": 0.9, "real": 0.01, "mnist": 0.001})
+    assert bench_not_digits.best_threshold(not_digits, real + 0.5, mnist, thresholds) is None
+
+
+def test_not_digits_main_skips_cleanly_and_plots(tmp_path, capsys):
+    from benchmarks import bench_not_digits
+
+    assert bench_not_digits.main(["--not-digits", str(tmp_path / "absent"), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.startswith("skipped: no not-digits set")
+    thresholds = np.linspace(0, 1, 11)
+    curves = {name: np.linspace(1, 0, 11) ** power for name, power in (("not-digits", 1), ("real digits", 3), ("MNIST test", 4))}
+    plot = bench_not_digits.plot_curves(curves, thresholds, 0.5, "P(not a digit)", tmp_path / "curve.png")
+    with Image.open(plot) as image:
+        assert image.format == "PNG" and image.width > 400
