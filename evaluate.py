@@ -1,34 +1,49 @@
 """Read handwritten digits from image files with the trained MNIST model.
 
   python evaluate.py photo.jpg drawings/        one line per image: "photo.jpg: 7 (98.4%)"
+  python evaluate.py --jsonl -r scans/ > out    one JSON object per line, streamed, for any number of files
   python evaluate.py --number year.png          a number written in a row: "year.png: 2024 (...)"
   python evaluate.py                            no images: evaluate the model on the MNIST test set
 
 Every image is prepared the way MNIST's digits were made (see preprocess.py) before the model sees it.
-Exit status: 0 all images predicted, 1 some inputs failed (each named on stderr), 2 usage or model problem.
+Answers are printed as they are ready, in the order the inputs were given; a letter, symbol or doodle
+is answered "not a digit" (JSON: "digit": null, "not_a_digit": true) when the model has that output.
+
+Exit status:
+  0    every input answered: a digit, or "not a digit"
+  1    some inputs could not be read or hold no digit at all (each named on stderr, or in its JSON record)
+  2    usage or model problem
+  130  interrupted (Ctrl-C); every line already printed is complete
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import itertools
 import json
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cli import HelpFormatter
-from inference import DEFAULT_TFLITE_PATH, ModelError, load_predictor
+from inference import DEFAULT_TFLITE_PATH, NUM_DIGITS, ModelError, Predictor, interpret, load_predictor
 from preprocess import ImageError, is_image_path, open_image, preprocess, segment_number
 
-LOW_CONFIDENCE = 0.60  # below this probability an answer is flagged: the digit may well be something else
 DEFAULT_TOP_K = 1
-NUM_DIGITS = 10
-PARALLEL_MIN_FILES = 50  # per worker process: below this, starting processes costs more than it saves
-EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE = 0, 1, 2
+CHUNK_FILES = 8  # files per task handed to a worker process, and images per model call
+POOL_MIN_FILES = 16  # fewer inputs are read in this process: forking workers would cost more than it saves
+CHUNKS_IN_FLIGHT_PER_WORKER = 4  # queued, running or finished but not yet printed: bounds memory for any file count
+PROGRESS_DELAY_S = 2.0  # the progress bar appears only once a run has taken this long
+NOT_A_DIGIT_MARK = "?"  # stands for a "not a digit" position in a --number answer
+EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 
 @dataclass
@@ -36,10 +51,10 @@ class Item:
     """One input: its path as the user wrote it, and either the images to classify or the reason it failed."""
 
     path: str
-    images: list[np.ndarray] = field(default_factory=list)
-    spaces: list[bool] = field(default_factory=list)  # --number: a wide gap before each digit
     error: str | None = None
-    probabilities: np.ndarray | None = None  # (len(images), 10) once predicted
+    images: np.ndarray | None = None  # float32 (K, 28, 28, 1): one digit, or a --number's digits left to right
+    spaces: list[bool] = field(default_factory=list)  # --number: a wide gap before each digit
+    probabilities: np.ndarray | None = None  # (K, 10) or (K, 11) once predicted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,25 +62,69 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders of images; none: evaluate on MNIST's test set")
     parser.add_argument("--model", type=Path, default=DEFAULT_TFLITE_PATH, help="trained model, .tflite (fast) or .keras")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K", help="show the K most likely digits with probabilities")
-    parser.add_argument("--json", action="store_true", help="print one JSON array, one object per input")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true", help="print one JSON array, one object per input")
+    output.add_argument("--jsonl", action="store_true", help="print one JSON object per line, per input, each as soon as it is ready")
+    parser.add_argument("-r", "--recursive", action="store_true", help="walk folders into their subfolders too")
     parser.add_argument("--number", action="store_true", help="each image holds a number written in a row: read every digit")
     parser.add_argument("--save-preprocessed", type=Path, metavar="DIR", help="write the 28x28 image the model saw for each input here")
     parser.add_argument("--data", help="MNIST .npz or IDX folder for the no-image mode (default: $MNIST_DATA, then the Keras cache)")
     return parser
 
 
-def expand_paths(paths: Sequence[str]) -> list[Item]:
-    """Files as given; folders as their image files, sorted. A folder without images is a failed item."""
-    items = []
+# --- Inputs --------------------------------------------------------------------------------------
+
+
+def _folder_items(folder: str, recursive: bool) -> Iterator[Item]:
+    """The image files in ``folder`` by name; with ``recursive``, each subfolder's where its name sorts.
+
+    Only one folder's listing is held at a time, so a tree of a million files costs no more memory than
+    its largest folder. Symbolic links to folders are not followed (they could loop).
+    """
+    try:
+        with os.scandir(folder) as listing:
+            entries = sorted(listing, key=lambda entry: entry.name)
+    except OSError as error:
+        yield Item(folder, error=f"cannot list folder: {error.strerror or error}")
+        return
+    for entry in entries:
+        path = os.path.join(folder, entry.name)
+        if recursive and entry.is_dir(follow_symlinks=False):
+            yield from _folder_items(path, recursive)
+        elif is_image_path(entry.name) and entry.is_file():
+            yield Item(path)
+
+
+def expand_paths(paths: Iterable[str], recursive: bool = False) -> Iterator[Item]:
+    """Files as given; folders as their image files, sorted. A folder without images is a failed item.
+
+    A generator: inputs are listed as the work reaches them, never all at once.
+    """
     for path in paths:
-        if os.path.isdir(path):
-            names = sorted(name for name in os.listdir(path) if is_image_path(name) and os.path.isfile(os.path.join(path, name)))
-            if not names:
-                items.append(Item(path, error="folder holds no image files"))
-            items.extend(Item(os.path.join(path, name)) for name in names)
-        else:
-            items.append(Item(path))
-    return items
+        if not os.path.isdir(path):
+            yield Item(path)
+            continue
+        found = False
+        for item in _folder_items(path, recursive):
+            found = True
+            yield item
+        if not found:
+            hint = " (add --recursive to read its subfolders)" if not recursive and _has_subfolder(path) else ""
+            yield Item(path, error=f"folder holds no image files{hint}")
+
+
+def _has_subfolder(folder: str) -> bool:
+    with contextlib.suppress(OSError), os.scandir(folder) as listing:
+        return any(entry.is_dir() for entry in listing)
+    return False
+
+
+def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk
+
+
+# --- Preprocessing, in worker processes when there are many files --------------------------------
 
 
 def _reason(error: Exception, path: str) -> str:
@@ -77,41 +136,102 @@ def _reason(error: Exception, path: str) -> str:
 
 def prepare(item: Item, number: bool) -> None:
     """Open and preprocess one input in place, recording a one-line error instead of raising."""
+    if item.error is not None:
+        return
     try:
         image = open_image(item.path)
         if number:
             digits = segment_number(image)
-            item.images = [digit.image for digit in digits]
+            if not digits:
+                raise ImageError("no digit found")
+            item.images = np.stack([digit.image for digit in digits])
             item.spaces = [digit.space_before for digit in digits]
         else:
-            item.images = [preprocess(image)]
+            item.images = preprocess(image)[np.newaxis]
     except ImageError as error:
         item.error = _reason(error, item.path)
     except MemoryError:
         item.error = "not enough memory to decode this image"
+    except Exception as error:  # a bug on one odd file must not end a run over thousands: name it and go on
+        item.error = f"cannot process this image ({type(error).__name__}: {error}); please report it"
 
 
-def _prepare_one(task: tuple[Item, bool]) -> Item:
-    item, number = task
-    prepare(item, number)
-    return item
+def prepare_chunk(chunk: list[Item], number: bool) -> list[Item]:
+    for item in chunk:
+        prepare(item, number)
+    return chunk
 
 
-def prepare_all(items: list[Item], number: bool) -> None:
-    """Preprocess every input in place; large batches use a process per CPU core."""
-    todo = [index for index, item in enumerate(items) if item.error is None]
-    workers = min(os.cpu_count() or 1, len(todo) // PARALLEL_MIN_FILES)
-    if workers < 2:
-        for index in todo:
-            prepare(items[index], number)
-        return
+def _worker_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))  # the cores this process may use, which may be fewer than the machine's
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def _start_worker() -> None:
+    # Ctrl-C reaches every process in the terminal's group; the main process alone decides what it means.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cv2 = sys.modules.get("cv2")
+    if cv2 is not None:  # one process per core already: OpenCV's own threads would only fight over the cores
+        cv2.setNumThreads(1)
+
+
+def start_pool(workers: int):
+    """A pool of forked worker processes: they start in milliseconds with preprocess already imported.
+
+    Started before the model is loaded, so no interpreter or TensorFlow threads exist to be forked.
+    """
     import multiprocessing
 
-    # fork: the workers start instantly with preprocess already imported.
-    with multiprocessing.get_context("fork").Pool(workers) as pool:
-        done = pool.map(_prepare_one, [(items[index], number) for index in todo], chunksize=16)
-    for index, item in zip(todo, done, strict=True):
-        items[index] = item
+    return multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker)
+
+
+def prepared_chunks(items: Iterator[Item], number: bool, pool=None, workers: int = 1) -> Iterator[list[Item]]:
+    """Chunks of preprocessed items, in input order, each as soon as it and those before it are done.
+
+    With a pool, at most CHUNKS_IN_FLIGHT_PER_WORKER chunks per worker are queued or waiting to be
+    taken, so memory stays flat however many files there are, and every core stays busy.
+    """
+    chunks = _chunks(items, CHUNK_FILES)
+    if pool is None:
+        for chunk in chunks:
+            yield prepare_chunk(chunk, number)
+        return
+    in_flight: deque = deque()
+    for chunk in chunks:
+        in_flight.append(pool.apply_async(prepare_chunk, (chunk, number)))
+        if len(in_flight) >= workers * CHUNKS_IN_FLIGHT_PER_WORKER:
+            yield in_flight.popleft().get()
+    while in_flight:
+        yield in_flight.popleft().get()
+
+
+# --- Prediction ----------------------------------------------------------------------------------
+
+
+def predict_chunk(predictor: Predictor, chunk: list[Item]) -> None:
+    """Fill in each item's probabilities with model calls of CHUNK_FILES images each.
+
+    Short calls are padded to that size: LiteRT re-plans its memory whenever the batch size changes,
+    which costs more than classifying a few blank images.
+    """
+    found = [item for item in chunk if item.images is not None]
+    if not found:
+        return
+    images = np.concatenate([item.images for item in found])
+    count = len(images)
+    padding = -count % CHUNK_FILES
+    if padding:
+        images = np.concatenate([images, np.zeros((padding, *images.shape[1:]), images.dtype)])
+    rows = np.concatenate([predictor.predict(images[start : start + CHUNK_FILES]) for start in range(0, len(images), CHUNK_FILES)])
+    start = 0
+    for item in found:
+        item.probabilities = rows[start : start + len(item.images)]
+        start += len(item.images)
+
+
+# --- Records and lines ---------------------------------------------------------------------------
 
 
 def _top(probabilities: np.ndarray, k: int) -> list[dict]:
@@ -123,83 +243,226 @@ def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
+def _answer_fields(row: np.ndarray, top_k: int) -> dict:
+    """What one model output row says, through inference.interpret (the one reading the app shares)."""
+    answer = interpret(row)
+    return {
+        "digit": answer.digit,
+        "confidence": round(answer.confidence, 6),
+        "not_a_digit": answer.digit is None,
+        "not_digit_probability": round(answer.not_digit, 6),
+        "low_confidence": answer.low_confidence,
+        "top_k": _top(answer.probabilities, top_k),
+    }
+
+
 def describe(item: Item, top_k: int, number: bool) -> dict:
-    """The JSON object for one input (also the source of its text line)."""
+    """The JSON object for one input (also the source of its text line).
+
+    "confidence" is the probability of the answer given: of the digit, or of "not a digit". With
+    --number it is the least sure position's, and "not_a_digit" is true only when no position is a digit.
+    """
     record: dict = {"path": item.path, "digit": None, "confidence": None, "error": item.error, "top_k": []}
     if item.error is not None or item.probabilities is None:
         if number:
             record.update(number=None, digits=[])
         return record
-    probabilities = item.probabilities
-    labels = [int(row.argmax()) for row in probabilities]
-    confidences = [float(row.max()) for row in probabilities]
-    if number:
-        spaces = item.spaces or [False] * len(labels)
-        record["number"] = "".join((" " if space else "") + str(label) for space, label in zip(spaces, labels, strict=True))
-        record["digits"] = [
-            {"digit": label, "confidence": round(confidence, 6), "top_k": _top(row, top_k)}
-            for label, confidence, row in zip(labels, confidences, probabilities, strict=True)
-        ]
-        # A number is only as sure as its least sure digit.
-        record["digit"] = labels[0] if len(labels) == 1 else None
-        record["confidence"] = round(min(confidences), 6)
-        record["top_k"] = _top(probabilities[0], top_k) if len(labels) == 1 else []
-    else:
-        record["digit"] = labels[0]
-        record["confidence"] = round(confidences[0], 6)
-        record["top_k"] = _top(probabilities[0], top_k)
-    record["low_confidence"] = record["confidence"] < LOW_CONFIDENCE
+    answers = [_answer_fields(row, top_k) for row in item.probabilities]
+    if not number:
+        record.update(answers[0])
+        return record
+    spaces = item.spaces or [False] * len(answers)
+    record["number"] = "".join(
+        (" " if space else "") + (NOT_A_DIGIT_MARK if answer["not_a_digit"] else str(answer["digit"]))
+        for space, answer in zip(spaces, answers, strict=True)
+    )
+    record["digits"] = answers
+    record["not_digit_positions"] = [index for index, answer in enumerate(answers) if answer["not_a_digit"]]
+    if len(answers) == 1:
+        record.update(digit=answers[0]["digit"], top_k=answers[0]["top_k"])
+    record["confidence"] = min(answer["confidence"] for answer in answers)  # a number is only as sure as its least sure digit
+    record["not_a_digit"] = all(answer["not_a_digit"] for answer in answers)
+    record["not_digit_probability"] = max(answer["not_digit_probability"] for answer in answers)
+    record["low_confidence"] = any(answer["low_confidence"] for answer in answers)
     return record
 
 
+def _position_text(answer: dict) -> str:
+    if answer["not_a_digit"]:
+        return f"{NOT_A_DIGIT_MARK}: not a digit {_percent(answer['confidence'])}"
+    return f"{answer['digit']}: {_percent(answer['confidence'])}" + (" low" if answer["low_confidence"] else "")
+
+
 def text_line(record: dict, top_k: int) -> str:
-    """`path: 7 (98.4%)`, flagged when unsure, with the top K when asked."""
+    """`path: 7 (98.4%)` or `path: not a digit (93.1%)`, flagged when unsure, with the top K when asked."""
     if "number" in record:
-        digits = ", ".join(
-            f"{d['digit']}: {_percent(d['confidence'])}" + (" low" if d["confidence"] < LOW_CONFIDENCE else "") for d in record["digits"]
-        )
-        line = f"{record['path']}: {record['number']} ({digits})"
+        line = f"{record['path']}: {record['number']} ({', '.join(_position_text(answer) for answer in record['digits'])})"
         if top_k > 1:
             per_digit = (" ".join(f"{t['digit']}:{_percent(t['probability'])}" for t in d["top_k"]) for d in record["digits"])
             line += f"  top-{top_k}: " + " | ".join(per_digit)
         return line
-    flag = ", low confidence" if record["low_confidence"] else ""
-    line = f"{record['path']}: {record['digit']} ({_percent(record['confidence'])}{flag})"
+    if record["not_a_digit"]:
+        line = f"{record['path']}: not a digit ({_percent(record['confidence'])})"
+    else:
+        flag = ", low confidence" if record["low_confidence"] else ""
+        line = f"{record['path']}: {record['digit']} ({_percent(record['confidence'])}{flag})"
     if top_k > 1:
         line += f"  top-{top_k}: " + ", ".join(f"{t['digit']} {_percent(t['probability'])}" for t in record["top_k"])
     return line
 
 
-def save_preprocessed(items: list[Item], folder: Path) -> None:
-    """Write each 28x28 model input as a PNG named after its file (…_digit0.png, … for numbers)."""
-    from PIL import Image
+# --- Output --------------------------------------------------------------------------------------
 
-    folder.mkdir(parents=True, exist_ok=True)
-    used: set[str] = set()
-    for item in items:
+
+@contextlib.contextmanager
+def _whole_lines() -> Iterator[None]:
+    """Hold a Ctrl-C that arrives while lines are being written until they are out, so none is cut short."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield
+        return
+    held: list[int] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if held:
+        raise KeyboardInterrupt
+
+
+class Printer:
+    """Prints records as they come, in text, --json or --jsonl, whole lines at a time.
+
+    --json streams its array too, one object per line: each line waits for the next record only to
+    learn whether a comma follows it, and an interrupted run still closes the array.
+    """
+
+    def __init__(self, style: str, top_k: int, progress=None) -> None:
+        self.style, self.top_k, self.progress = style, top_k, progress
+        self.held: dict | None = None  # --json: the latest record, printed once the next one arrives
+        self.count = 0
+        self.failed = False
+
+    def add(self, records: list[dict]) -> None:
+        lines: list[tuple[object, str]] = []  # (stream, line) in input order: text mode interleaves stdout and stderr
+        for record in records:
+            self.failed |= record["error"] is not None
+            if self.style == "jsonl":
+                lines.append((sys.stdout, json.dumps(record)))
+            elif self.style == "json":
+                if self.held is None:
+                    lines.append((sys.stdout, "["))
+                else:
+                    lines.append((sys.stdout, f"  {json.dumps(self.held)},"))
+                self.held = record
+            elif record["error"] is None:
+                lines.append((sys.stdout, text_line(record, self.top_k)))
+            else:
+                lines.append((sys.stderr, f"{record['path']}: error: {record['error']}"))
+            self.count += 1
+        self._write(lines)
+        if self.progress is not None:
+            self.progress.update(len(records))
+
+    def finish(self) -> None:
+        """Close the --json array (also after an interrupt: the objects printed so far stay valid JSON)."""
+        if self.style == "json":
+            self._write([(sys.stdout, "[]" if self.held is None else f"  {json.dumps(self.held)}\n]")])
+            self.held = None
+        if self.progress is not None:
+            self.progress.close()
+
+    def _write(self, lines: list[tuple[object, str]]) -> None:
+        clear_bar = self.progress.external_write_mode() if self.progress is not None else contextlib.nullcontext()
+        with _whole_lines(), clear_bar:
+            for stream, group in itertools.groupby(lines, key=lambda line: line[0]):
+                stream.write("".join(f"{text}\n" for _, text in group))
+                stream.flush()
+
+
+def _progress_bar(paths: Sequence[str], recursive: bool):
+    """A tqdm bar on stderr when a person is watching it there (and the run lasts); None otherwise."""
+    if not sys.stderr.isatty():
+        return None
+    from tqdm import tqdm
+
+    total = sum(1 for _ in expand_paths(paths, recursive))  # names only: quick next to reading the images
+    return tqdm(total=total, unit="file", file=sys.stderr, delay=PROGRESS_DELAY_S, dynamic_ncols=True)
+
+
+class PreprocessedWriter:
+    """Writes each 28x28 model input as a PNG named after its file (…_digit0.png, … for numbers)."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.used: set[str] = set()  # names only, so two inputs called 1.png (a/1.png, b/1.png) keep both
+
+    def write(self, item: Item) -> None:
+        from PIL import Image
+
+        if item.images is None:
+            return
         stem = Path(item.path).stem or "image"
         for index, image in enumerate(item.images):
             base = f"{stem}_digit{index}" if len(item.images) > 1 else stem
             name, copy = f"{base}.png", 2
-            while name in used:  # two inputs with one name (a/1.png, b/1.png) keep both
+            while name in self.used:
                 name, copy = f"{base}-{copy}.png", copy + 1
-            used.add(name)
+            self.used.add(name)
             pixels = np.round(image[..., 0] * 255).astype(np.uint8)
-            Image.fromarray(pixels, mode="L").save(folder / name)
+            Image.fromarray(pixels, mode="L").save(self.folder / name)
 
 
-def evaluate_mnist(args: argparse.Namespace, predictor) -> int:
+# --- The two modes -------------------------------------------------------------------------------
+
+
+def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
+    """Read, predict and print every input, streaming; the caller handles Ctrl-C and a closed pipe."""
+    items = expand_paths(args.paths, args.recursive)
+    head = list(itertools.islice(items, POOL_MIN_FILES))
+    workers = _worker_count()
+    pool = start_pool(workers) if len(head) >= POOL_MIN_FILES and workers >= 2 else None
+    try:
+        try:
+            predictor = load_predictor(args.model)
+            writer = None if args.save_preprocessed is None else PreprocessedWriter(args.save_preprocessed)
+        except ModelError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+        except OSError as error:
+            print(f"error: cannot write preprocessed images to {args.save_preprocessed}: {error.strerror or error}", file=sys.stderr)
+            return EXIT_USAGE
+        for chunk in prepared_chunks(itertools.chain(head, items), args.number, pool, workers):
+            predict_chunk(predictor, chunk)
+            if writer is not None:
+                try:
+                    for item in chunk:
+                        writer.write(item)
+                except OSError as error:
+                    print(f"error: cannot write preprocessed images to {writer.folder}: {error.strerror or error}", file=sys.stderr)
+                    return EXIT_USAGE
+            printer.add([describe(item, args.top_k, args.number) for item in chunk])
+    finally:
+        if pool is not None:
+            pool.terminate()  # finished or interrupted: nothing of the workers' is still wanted
+            pool.join()
+    return EXIT_INPUT_FAILED if printer.failed else EXIT_OK
+
+
+def evaluate_mnist(args: argparse.Namespace) -> int:
     """The no-image mode: accuracy, loss, per-class report and confusion matrix on the MNIST test set."""
     from data import DataError, load_mnist
     from metrics import format_report, summarize
 
     try:
+        predictor = load_predictor(args.model)
         dataset = load_mnist(args.data)
-    except DataError as error:
+    except (ModelError, DataError) as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     summary = summarize(dataset.y_test, predictor.predict(dataset.x_test))
-    if args.json:
+    if args.json or args.jsonl:
         print(json.dumps({"model": str(predictor.path), "backend": predictor.backend, "data": dataset.source, **summary}))
     else:
         print(f"model {predictor.path} ({predictor.backend}) on the MNIST test set ({len(dataset.y_test)} images from {dataset.source})")
@@ -212,42 +475,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 1 <= args.top_k <= NUM_DIGITS:
         parser.error(f"--top-k must be between 1 and {NUM_DIGITS}, got {args.top_k}")
-    try:
-        predictor = load_predictor(args.model)
-    except ModelError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
     if not args.paths:
-        return evaluate_mnist(args, predictor)
+        return evaluate_mnist(args)
 
-    items = expand_paths(args.paths)
-    prepare_all(items, args.number)
-    # One predictor call for every image: per-call overhead is paid once, not per file.
-    batch = [image for item in items for image in item.images]
-    if batch:
-        probabilities = predictor.predict(np.stack(batch))
-        start = 0
-        for item in items:
-            item.probabilities = probabilities[start : start + len(item.images)]
-            start += len(item.images)
-    if args.save_preprocessed is not None:
-        try:
-            save_preprocessed(items, args.save_preprocessed)
-        except OSError as error:
-            print(f"error: cannot write preprocessed images to {args.save_preprocessed}: {error.strerror or error}", file=sys.stderr)
-            return EXIT_USAGE
-
-    records = [describe(item, args.top_k, args.number) for item in items]
-    if args.json:
-        print(json.dumps(records, indent=2))
-    else:
-        for record in records:
-            if record["error"] is None:
-                print(text_line(record, args.top_k))
-            else:
-                print(f"{record['path']}: error: {record['error']}", file=sys.stderr)
-    return EXIT_INPUT_FAILED if any(record["error"] is not None for record in records) else EXIT_OK
+    style = "jsonl" if args.jsonl else "json" if args.json else "text"
+    printer = Printer(style, args.top_k, _progress_bar(args.paths, args.recursive))
+    try:
+        code = evaluate_images(args, printer)
+        if code != EXIT_USAGE or printer.count:
+            printer.finish()
+        return code
+    except KeyboardInterrupt:
+        printer.finish()
+        print(f"\nevaluate.py: interrupted after {printer.count} inputs; every line printed is complete", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as command-line tools do
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit
+        return EXIT_BROKEN_PIPE
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    try:
+        raise SystemExit(main())
+    except KeyboardInterrupt:  # Ctrl-C outside the image loop (the MNIST mode): no half-printed line to worry about
+        raise SystemExit(EXIT_INTERRUPTED) from None

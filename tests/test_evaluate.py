@@ -1,22 +1,34 @@
-"""evaluate.py's CLI through main([...]): output lines, --json, --top-k, --number, --save-preprocessed,
-exit codes, bad inputs, the missing-model hint, and LiteRT vs Keras agreement.
+"""evaluate.py's CLI through main([...]): output lines, --json, --jsonl, --top-k, --number, --recursive,
+--save-preprocessed, "not a digit", exit codes, bad inputs, the missing-model hint, LiteRT vs Keras
+agreement; and as a real process: streaming, Ctrl-C and a closed pipe.
 
-Tests that need the shipped model skip cleanly until train.py has written models/mnist_cnn.tflite."""
+Tests that need the shipped model skip cleanly until train.py has written models/mnist_cnn.tflite. The
+"not a digit" output is tested with an 11-output stand-in for the model (the thing under test is what
+evaluate.py prints, not what a model says), and in a slow test with a real 11-output Keras model."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 import evaluate
-from inference import DEFAULT_KERAS_PATH, DEFAULT_TFLITE_PATH
+from inference import DEFAULT_KERAS_PATH, DEFAULT_TFLITE_PATH, LOW_CONFIDENCE, NOT_DIGIT_THRESHOLD, Predictor
 
+ROOT = Path(__file__).resolve().parent.parent
 needs_model = pytest.mark.skipif(not DEFAULT_TFLITE_PATH.exists(), reason="no trained model: run `python train.py` first")
 LINE = re.compile(r"^(?P<path>.+): (?P<digit>\d) \((?P<percent>\d+\.\d)%(?P<low>, low confidence)?\)")
+MANY_INPUTS = evaluate.POOL_MIN_FILES * 3  # enough for the worker pool, with several chunks in flight
+PROCESS_TIMEOUT_S = 120
 
 
 def seven(path, size=(200, 200)):
@@ -35,16 +47,70 @@ def one(path):
     return path
 
 
-def test_help_shows_defaults(capsys):
+def seventeen(folder):
+    """A 1 and a 7 side by side in one image: a two-digit number."""
+    image = Image.new("L", (480, 200), 255)
+    image.paste(Image.open(one(folder / "1.png")), (0, 0))
+    image.paste(Image.open(seven(folder / "7.png")), (150, 0))
+    path = folder / "seventeen.png"
+    image.save(path)
+    return path
+
+
+def row(digit: int | None, probability: float, columns: int = 11) -> np.ndarray:
+    """A model output row: ``probability`` on ``digit`` (None: on "not a digit"), the rest spread evenly."""
+    values = np.full(columns, (1 - probability) / (columns - 1), np.float32)
+    values[10 if digit is None else digit] = probability
+    return values
+
+
+class RowsPredictor(Predictor):
+    """Stands in for an 11-output model: the i-th image of every call gets rows[i % len(rows)]."""
+
+    backend = "fixed rows"
+    path = Path("fixed-rows")
+
+    def __init__(self, *rows: np.ndarray) -> None:
+        self.rows = np.stack(rows)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        return self.rows[np.arange(len(images)) % len(self.rows)]
+
+
+@pytest.fixture
+def model_says(monkeypatch):
+    """Make evaluate.py use a RowsPredictor with the given rows instead of loading a model."""
+
+    def use(*rows: np.ndarray) -> None:
+        monkeypatch.setattr(evaluate, "load_predictor", lambda path: RowsPredictor(*rows))
+
+    return use
+
+
+def jsonl_records(text: str) -> list[dict]:
+    lines = text.splitlines()
+    assert text.endswith("\n") and all(lines)
+    return [json.loads(line) for line in lines]
+
+
+# --- usage and model problems --------------------------------------------------------------------
+
+
+def test_help_shows_defaults_and_exit_codes(capsys):
     with pytest.raises(SystemExit) as caught:
         evaluate.main(["--help"])
     assert caught.value.code == 0
     out = capsys.readouterr().out
-    assert "--top-k" in out and "(default: 1)" in out and "--save-preprocessed" in out
+    assert "--top-k" in out and "(default: 1)" in out and "--save-preprocessed" in out and "--jsonl" in out and "--recursive" in out
+    for code in ("0 ", "1 ", "2 ", "130 "):
+        assert re.search(rf"^  {code}", out, re.MULTILINE), code
+    assert "not a digit" in out
 
 
 @pytest.mark.parametrize(
-    "argv", [["--bogus"], ["--top-k", "0", "a.png"], ["--top-k", "11", "a.png"], ["--top-k", "x"]], ids=["flag", "k0", "k11", "kx"]
+    "argv",
+    [["--bogus"], ["--top-k", "0", "a.png"], ["--top-k", "11", "a.png"], ["--top-k", "x"], ["--json", "--jsonl", "a.png"]],
+    ids=["flag", "k0", "k11", "kx", "json-and-jsonl"],
 )
 def test_bad_usage_exits_2(argv, capsys):
     with pytest.raises(SystemExit) as caught:
@@ -53,11 +119,13 @@ def test_bad_usage_exits_2(argv, capsys):
     assert "usage:" in capsys.readouterr().err
 
 
-def test_missing_model_exits_2_with_train_hint(tmp_path, capsys):
-    code = evaluate.main(["--model", str(tmp_path / "none.tflite"), str(seven(tmp_path / "a.png"))])
+@pytest.mark.parametrize("many", [False, True], ids=["one-file", "pool"])
+def test_missing_model_exits_2_with_train_hint(tmp_path, capsys, many):
+    paths = [str(seven(tmp_path / "a.png"))] * (MANY_INPUTS if many else 1)
+    code = evaluate.main(["--jsonl", "--model", str(tmp_path / "none.tflite"), *paths])
     assert code == 2
-    err = capsys.readouterr().err
-    assert "python train.py" in err and "Traceback" not in err
+    captured = capsys.readouterr()
+    assert "python train.py" in captured.err and "Traceback" not in captured.err and captured.out == ""
 
 
 def test_unknown_model_format_exits_2(tmp_path, capsys):
@@ -67,18 +135,56 @@ def test_unknown_model_format_exits_2(tmp_path, capsys):
     assert "unknown model format" in capsys.readouterr().err
 
 
+# --- listing inputs ------------------------------------------------------------------------------
+
+
 def test_folder_listing_is_sorted_and_skips_other_files(tmp_path):
     for name in ("b.png", "a.jpg", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "sub.png").mkdir()
-    items = evaluate.expand_paths([str(tmp_path)])
+    items = list(evaluate.expand_paths([str(tmp_path)]))
     assert [item.path for item in items] == [str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
 
 
 def test_empty_folder_is_a_failed_item(tmp_path):
     (tmp_path / "readme.txt").write_text("no images here")
-    items = evaluate.expand_paths([str(tmp_path)])
+    items = list(evaluate.expand_paths([str(tmp_path)]))
     assert len(items) == 1 and items[0].error == "folder holds no image files"
+
+
+def test_recursive_walks_subfolders_in_name_order(tmp_path):
+    for relative in ("top/b.png", "top/a/2.png", "top/a/deeper/3.png", "top/c/4.jpg", "top/c/notes.txt", "top/0.png"):
+        (tmp_path / relative).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relative).write_bytes(b"x")
+    (tmp_path / "top/empty").mkdir()
+    top = str(tmp_path / "top")
+    walked = [item.path for item in evaluate.expand_paths([top], recursive=True)]
+    expected = ["top/0.png", "top/a/2.png", "top/a/deeper/3.png", "top/b.png", "top/c/4.jpg"]
+    assert walked == [os.path.join(tmp_path, *name.split("/")) for name in expected]
+    flat = [item.path for item in evaluate.expand_paths([top])]
+    assert flat == [os.path.join(tmp_path, "top", "0.png"), os.path.join(tmp_path, "top", "b.png")]
+
+
+def test_folder_with_only_subfolders_hints_at_recursive(tmp_path):
+    (tmp_path / "outer" / "inner").mkdir(parents=True)
+    seven(tmp_path / "outer" / "inner" / "7.png")
+    (item,) = evaluate.expand_paths([str(tmp_path / "outer")])
+    assert "no image files" in item.error and "--recursive" in item.error
+    (found,) = evaluate.expand_paths([str(tmp_path / "outer")], recursive=True)
+    assert found.error is None and found.path.endswith("7.png")
+
+
+def test_listing_is_lazy(tmp_path):
+    """Inputs are listed as the work reaches them: the first one is ready before later folders are read."""
+    seven(tmp_path / "a.png")
+    items = evaluate.expand_paths([str(tmp_path / "a.png"), str(tmp_path / "created-later")])
+    assert next(items).path == str(tmp_path / "a.png")
+    (tmp_path / "created-later").mkdir()
+    seven(tmp_path / "created-later" / "b.png")
+    assert [item.path for item in items] == [str(tmp_path / "created-later" / "b.png")]
+
+
+# --- answers with the shipped model --------------------------------------------------------------
 
 
 @needs_model
@@ -127,6 +233,7 @@ def test_json_schema_and_top_k(tmp_path, capsys):
     assert [r["path"] for r in records] == [str(good), str(bad)]
     ok, failed = records
     assert ok["digit"] == 7 and 0 < ok["confidence"] <= 1 and ok["error"] is None
+    assert ok["not_a_digit"] is False and 0 <= ok["not_digit_probability"] < NOT_DIGIT_THRESHOLD
     assert len(ok["top_k"]) == 3 and ok["top_k"][0]["digit"] == 7
     assert [t["probability"] for t in ok["top_k"]] == sorted((t["probability"] for t in ok["top_k"]), reverse=True)
     assert failed["digit"] is None and failed["confidence"] is None and "no such file" in failed["error"]
@@ -152,15 +259,11 @@ def test_save_preprocessed_writes_what_the_model_saw(tmp_path):
 
 @needs_model
 def test_number_reads_digits_left_to_right(tmp_path, capsys):
-    image = Image.new("L", (480, 200), 255)
-    image.paste(Image.open(one(tmp_path / "1.png")), (0, 0))
-    image.paste(Image.open(seven(tmp_path / "7.png")), (150, 0))
-    path = tmp_path / "seventeen.png"
-    image.save(path)
+    path = seventeen(tmp_path)
     saved = tmp_path / "seen"
     assert evaluate.main(["--number", "--json", "--save-preprocessed", str(saved), str(path)]) == 0
     (record,) = json.loads(capsys.readouterr().out)
-    assert record["number"] == "17" and len(record["digits"]) == 2
+    assert record["number"] == "17" and len(record["digits"]) == 2 and record["not_digit_positions"] == []
     assert sorted(p.name for p in saved.iterdir()) == ["seventeen_digit0.png", "seventeen_digit1.png"]
     assert evaluate.main(["--number", str(path)]) == 0
     assert capsys.readouterr().out.startswith(f"{path}: 17 (1: ")
@@ -172,6 +275,196 @@ def test_single_digit_mode_does_not_split(tmp_path, capsys):
     assert evaluate.main(["--json", str(path)]) == 0
     (record,) = json.loads(capsys.readouterr().out)
     assert "number" not in record and record["digit"] is not None
+
+
+# --- streaming many inputs -----------------------------------------------------------------------
+
+
+def many_inputs(folder: Path) -> tuple[list[str], list[str]]:
+    """Command-line paths (files, a missing file, folders, given twice) and the input order they expand to."""
+    folder.mkdir()
+    for name in ("c.png", "a.png", "b.png"):  # written out of name order
+        seven(folder / name)
+    (folder / "broken.png").write_text("not an image")
+    listed = [str(folder / name) for name in ("a.png", "b.png", "broken.png", "c.png")]
+    argv, expected = [], []
+    for index in range(MANY_INPUTS // 5):
+        argv += [str(folder / "c.png"), str(folder), str(folder / f"missing-{index}.png")]
+        expected += [str(folder / "c.png"), *listed, str(folder / f"missing-{index}.png")]
+    return argv, expected
+
+
+@needs_model
+@pytest.mark.parametrize("style", ["--jsonl", "--json", "text"])
+def test_many_inputs_stream_in_input_order(tmp_path, capsys, style):
+    argv, expected = many_inputs(tmp_path / "images")
+    assert len(expected) >= evaluate.POOL_MIN_FILES  # the worker pool's path
+    assert evaluate.main([*([style] if style != "text" else []), *argv]) == 1
+    captured = capsys.readouterr()
+    if style == "text":
+        answered = [line.rsplit(": ", 1)[0] for line in captured.out.splitlines()]
+        failed = [line.split(": error: ")[0] for line in captured.err.splitlines()]
+        assert answered == [path for path in expected if "missing" not in path and "broken" not in path]
+        assert failed == [path for path in expected if "missing" in path or "broken" in path]
+        return
+    records = jsonl_records(captured.out) if style == "--jsonl" else json.loads(captured.out)
+    assert [record["path"] for record in records] == expected
+    for record in records:
+        failed = "missing" in record["path"] or "broken" in record["path"]
+        assert (record["error"] is not None) == failed
+        assert failed or (record["digit"] == 7 and record["not_a_digit"] is False)
+
+
+def test_one_prediction_call_per_chunk_of_images(tmp_path, capsys, monkeypatch):
+    """Predictions are batched: full chunks, padded, never one model call per file."""
+    calls = []
+
+    class Counting(RowsPredictor):
+        def predict(self, images):
+            calls.append(len(images))
+            return super().predict(images)
+
+    monkeypatch.setattr(evaluate, "load_predictor", lambda path: Counting(row(7, 0.9)))
+    count = evaluate.CHUNK_FILES * 2 + 1
+    assert evaluate.main(["--jsonl", *[str(seven(tmp_path / "s.png"))] * count]) == 0
+    assert len(jsonl_records(capsys.readouterr().out)) == count
+    assert calls == [evaluate.CHUNK_FILES] * 3
+
+
+# --- "not a digit" -------------------------------------------------------------------------------
+
+
+def test_not_a_digit_in_text_json_and_jsonl(tmp_path, capsys, model_says):
+    path = str(seven(tmp_path / "doodle.png"))
+    model_says(row(None, 0.931))
+    assert evaluate.main([path]) == 0  # answered: not an error
+    assert capsys.readouterr().out == f"{path}: not a digit (93.1%)\n"
+    for style in ("--json", "--jsonl"):
+        assert evaluate.main([style, "--top-k", "2", path]) == 0
+        out = capsys.readouterr().out
+        (record,) = json.loads(out) if style == "--json" else jsonl_records(out)
+        assert record["digit"] is None and record["not_a_digit"] is True and record["error"] is None
+        assert record["confidence"] == pytest.approx(0.931) and record["not_digit_probability"] == pytest.approx(0.931)
+        assert record["low_confidence"] is False and len(record["top_k"]) == 2
+
+
+@pytest.mark.parametrize("columns", [10, 11], ids=["10-output", "11-output"])
+def test_digit_answers_carry_the_not_a_digit_fields(tmp_path, capsys, model_says, columns):
+    model_says(row(3, 0.5, columns))
+    assert evaluate.main(["--jsonl", str(seven(tmp_path / "s.png"))]) == 0
+    (record,) = jsonl_records(capsys.readouterr().out)
+    assert record["digit"] == 3 and record["not_a_digit"] is False and record["error"] is None
+    assert record["not_digit_probability"] == pytest.approx(0.05 if columns == 11 else 0.0)
+    assert record["low_confidence"] is (record["confidence"] < LOW_CONFIDENCE)
+
+
+def test_number_marks_positions_that_are_not_digits(tmp_path, capsys, model_says):
+    path = seventeen(tmp_path)
+    model_says(row(1, 0.99), row(None, 0.8))
+    assert evaluate.main(["--number", "--jsonl", str(path)]) == 0
+    (record,) = jsonl_records(capsys.readouterr().out)
+    assert record["number"] == "1?" and record["not_digit_positions"] == [1]
+    first, second = record["digits"]
+    assert first["digit"] == 1 and first["not_a_digit"] is False
+    assert second["digit"] is None and second["not_a_digit"] is True and second["confidence"] == pytest.approx(0.8)
+    assert record["not_a_digit"] is False and record["confidence"] == pytest.approx(0.8)
+    assert evaluate.main(["--number", str(path)]) == 0
+    # 99.1%: the digit's share of the ten digits' probabilities, 0.99 / (1 - 0.001 on "not a digit")
+    assert capsys.readouterr().out == f"{path}: 1? (1: 99.1%, ?: not a digit 80.0%)\n"
+
+
+def test_blank_image_is_still_an_error_not_a_non_digit(tmp_path, capsys, model_says):
+    model_says(row(None, 0.99))
+    Image.new("L", (100, 100), 255).save(tmp_path / "blank.png")
+    assert evaluate.main(["--jsonl", str(tmp_path / "blank.png")]) == 1
+    (record,) = jsonl_records(capsys.readouterr().out)
+    assert "no digit found" in record["error"] and "not_a_digit" not in record
+
+
+@pytest.mark.slow
+def test_a_real_11_output_model_says_not_a_digit(tmp_path, capsys):
+    """A tiny real Keras model whose 11th output always wins, as .keras and as .tflite, through the CLI."""
+    import keras
+
+    import train
+
+    model = keras.Sequential([keras.Input((28, 28, 1)), keras.layers.Flatten(), keras.layers.Dense(11, activation="softmax")])
+    kernel, bias = model.layers[-1].get_weights()
+    bias[10] = 5.0  # softmax: e^5 / (10 + e^5) = 0.937 on "not a digit", whatever the input
+    model.layers[-1].set_weights([np.zeros_like(kernel), bias])
+    model.save(tmp_path / "tiny.keras")
+    train.export_tflite(model, tmp_path / "tiny.tflite")
+    path = str(seven(tmp_path / "s.png"))
+    expected = np.exp(5.0) / (10 + np.exp(5.0))
+    for suffix in (".keras", ".tflite"):
+        assert evaluate.main(["--jsonl", "--model", str(tmp_path / f"tiny{suffix}"), path]) == 0
+        (record,) = jsonl_records(capsys.readouterr().out)
+        assert record["not_a_digit"] is True and record["digit"] is None
+        assert record["confidence"] == pytest.approx(expected, abs=1e-4)
+
+
+# --- as a real process ---------------------------------------------------------------------------
+
+
+def start(argv: list[str], tmp_path: Path) -> subprocess.Popen:
+    """evaluate.py in its own process group, as a terminal would run it (so Ctrl-C reaches the workers too)."""
+    return subprocess.Popen(
+        [sys.executable, "evaluate.py", *argv],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=open(tmp_path / "stderr.txt", "w"),  # a file: a full stderr pipe must never stall the run
+        start_new_session=True,
+    )
+
+
+def endless(tmp_path: Path) -> list[str]:
+    """A run far longer than any test waits: one folder of images, given a thousand times."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for index in range(20):
+        seven(folder / f"{index:02d}.png")
+    return [str(folder)] * 1000
+
+
+@needs_model
+@pytest.mark.parametrize("style", ["--jsonl", "--json", "text"])
+def test_ctrl_c_leaves_only_complete_lines_and_exits_130(tmp_path, style):
+    process = start([*([style] if style != "text" else []), *endless(tmp_path)], tmp_path)
+    try:
+        first = process.stdout.readline()  # streaming: output starts long before the run could end
+        assert first.endswith(b"\n") and process.poll() is None
+        time.sleep(0.5)
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+        rest, _ = process.communicate(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert process.returncode == 130 and "Traceback" not in stderr and "interrupted" in stderr
+    out = (first + rest).decode()
+    assert out.endswith("\n")
+    if style == "--jsonl":
+        records = jsonl_records(out)
+    elif style == "--json":
+        records = json.loads(out)  # the array is closed after the last complete object
+    else:
+        records = [LINE.match(line) for line in out.splitlines()]
+        assert all(records)
+    assert 0 < len(records) < 20_000
+
+
+@needs_model
+def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
+    process = start(["--jsonl", *endless(tmp_path)], tmp_path)
+    try:
+        json.loads(process.stdout.readline())
+        process.stdout.close()  # `evaluate.py ... | head -1`
+        process.wait(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert process.returncode == evaluate.EXIT_BROKEN_PIPE
+    assert "Traceback" not in (tmp_path / "stderr.txt").read_text()
 
 
 @needs_model
