@@ -1,196 +1,198 @@
-"""Serve a local draw-a-digit page and a JSON prediction endpoint (POST /predict) on the stdlib HTTP server.
+"""Serve the draw-a-digit page and a JSON prediction API (POST /predict) with FastAPI on uvicorn.
 
-The page (static/) posts the canvas as a PNG; uploaded files are posted as they are. Both go through
-the same open_image/preprocess path as evaluate.py, then through the model loaded once at start.
+The page (static/) posts the canvas, an uploaded file or the camera's guide box as an image; every image
+goes through the same open_image/preprocess path as evaluate.py, then through the model loaded once at
+start-up. POST /predict?number=true reads a number written in a row. GET /health says the model is
+loaded; /docs documents the API (offline) and /openapi.json is its schema.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import io
 import json
+import logging
+import os
+import socket
 import sys
 import threading
-import traceback
-from collections.abc import Sequence
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Annotated
 
 import numpy as np
+import uvicorn
+from fastapi import FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
 from PIL import Image
+from pydantic import BaseModel, Field
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.supervisors import Multiprocess
 
 from cli import HelpFormatter
 from data import IMAGE_SIZE
-from inference import ModelError, Predictor, load_predictor
-from preprocess import ImageError, NoDigitError, open_image_bytes, preprocess
+from inference import Answer, ModelError, Predictor, interpret, load_predictor
+from preprocess import ImageError, NoDigitError, open_image_bytes, preprocess, segment_number
 
 DEFAULT_HOST = "127.0.0.1"  # loopback only: the page is for the person at this machine
 DEFAULT_PORT = 8000
+DEFAULT_WORKERS = 1
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024  # request bodies above this get 413 before a byte of them is read
-REQUEST_TIMEOUT_SECONDS = 30  # a connection idle this long is closed, so a stalled client can't hold a thread
+KEEP_ALIVE_SECONDS = 30  # the page posts a drawing every 150 ms; an idle connection is closed after this
+# A body that has not fully arrived after this long gets 408, so a stalled client cannot hold a connection.
+BODY_TIMEOUT_SECONDS = 30.0
+# With --workers N each worker process imports this module and loads the model named here itself.
+MODEL_ENV = "DIGITS_APP_MODEL"
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# The only files ever served: URL path -> (file in STATIC_DIR, content type). Paths are matched exactly,
-# before any decoding, so "..", "%2e%2e" and friends can never reach the filesystem.
+# The only files ever served: URL path -> (file in STATIC_DIR, content type). Routes are matched exactly,
+# so "..", "%2e%2e" and friends can never reach the filesystem.
 STATIC_ROUTES = {
     "/": ("index.html", "text/html; charset=utf-8"),
     "/index.html": ("index.html", "text/html; charset=utf-8"),
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/docs": ("docs.html", "text/html; charset=utf-8"),
+    "/static/docs.js": ("docs.js", "text/javascript; charset=utf-8"),
+}
+# Swagger UI for /docs, from the fastapi-offline package when it is installed (FastAPI's own /docs
+# fetches these from a CDN, which does not work offline).
+SWAGGER_FILES = {
+    "/docs/swagger-ui-bundle.js": ("swagger-ui-bundle.js", "text/javascript; charset=utf-8"),
+    "/docs/swagger-ui.css": ("swagger-ui.css", "text/css; charset=utf-8"),
 }
 PREDICT_PATH = "/predict"
 UPLOAD_NAME = "upload"  # how error messages name the posted image
+FORM_FIELD = "image"  # the multipart field of `curl -F image=@digit.png`
+MAX_FORM_PARTS = 8  # a multipart upload holds one image; anything much larger is not ours
 # Everything the page needs comes from this server; the browser refuses anything else.
 CONTENT_SECURITY_POLICY = "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"cache-control", b"no-store"),
+]
+IMAGE_BODY_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff", "application/octet-stream")
+JSON_400_BODY = json.dumps({"error": "malformed HTTP request"}).encode()
+
+logger = logging.getLogger("uvicorn.error")
 
 
-class DigitServer(ThreadingHTTPServer):
-    """A threaded HTTP server holding the static files, the model and the lock that serializes it."""
+# --- The JSON the API answers with ------------------------------------------------------------------------
 
-    request_queue_size = 64  # listen backlog: the stdlib default of 5 resets bursts of simultaneous clients
-    daemon_threads = True  # open keep-alive connections must not keep the process alive after shutdown
 
-    def __init__(self, address: tuple[str, int], predictor: Predictor, log_requests: bool = True) -> None:
-        # Read once at start: requests are answered from memory and never touch the filesystem.
-        self.static_files = {route: ((STATIC_DIR / name).read_bytes(), kind) for route, (name, kind) in STATIC_ROUTES.items()}
+class Prediction(BaseModel):
+    """The model's reading of one digit."""
+
+    digit: int | None = Field(description="0-9, or null when the image is judged not to be a digit", examples=[7])
+    not_a_digit: bool = Field(description="true when the model says this is no digit at all (a letter, a symbol)")
+    confidence: float = Field(description="probability of `digit`, or of 'not a digit' when digit is null", examples=[0.998])
+    low_confidence: bool = Field(description="a digit answer below the confidence the project trusts")
+    probabilities: list[float] = Field(description="the ten digits' probabilities, summing to 1", min_length=10, max_length=10)
+    not_digit_probability: float = Field(description="the model's probability that this is not a digit (0 for 10-output models)")
+    preprocessed: str = Field(description="the 28x28 image the model saw, white on black, as a PNG data: URL")
+
+
+class NumberPrediction(BaseModel):
+    """A number written in a row (POST /predict?number=true)."""
+
+    number: str = Field(description="the digits left to right, a space where the writer left one, ? for 'not a digit'", examples=["2024"])
+    confidence: float = Field(description="the least sure digit's confidence")
+    digits: list[Prediction]
+    not_digit_positions: list[int] = Field(description="indices into `digits` of the pieces that are not digits")
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+    model: str = Field(description="the model file's name", examples=["mnist_cnn.tflite"])
+    backend: str = Field(examples=["litert"])
+    pid: int = Field(description="the worker process that answered")
+
+
+class ErrorReply(BaseModel):
+    error: str = Field(description="one line saying what is wrong", examples=["upload: not an image file (or a format Pillow cannot read)"])
+
+
+ERROR_RESPONSES = {
+    400: {"model": ErrorReply, "description": "not a readable image, too large in pixels, or a malformed request"},
+    411: {"model": ErrorReply, "description": "no Content-Length (chunked uploads are refused)"},
+    408: {"model": ErrorReply, "description": f"the body did not arrive within {BODY_TIMEOUT_SECONDS:g} s"},
+    413: {"model": ErrorReply, "description": f"body over {MAX_UPLOAD_BYTES // 2**20} MB; refused before it is read"},
+    422: {"model": ErrorReply, "description": "a readable image with no digit in it"},
+    500: {"model": ErrorReply, "description": "the model failed"},
+}
+# The body is read by the route itself (to refuse oversized uploads before reading them), so its
+# schema is declared here rather than inferred from parameters.
+PREDICT_REQUEST_BODY = {
+    "required": True,
+    "description": f"The image file itself as the body, or a multipart form with the file in the field `{FORM_FIELD}`.",
+    "content": {
+        **{kind: {"schema": {"type": "string", "format": "binary"}} for kind in IMAGE_BODY_TYPES},
+        "multipart/form-data": {
+            "schema": {"type": "object", "properties": {FORM_FIELD: {"type": "string", "format": "binary"}}, "required": [FORM_FIELD]}
+        },
+    },
+}
+
+
+# --- The model --------------------------------------------------------------------------------------------
+
+
+class SharedModel:
+    """The predictor loaded at start-up, shared by every request of this process.
+
+    LiteRT interpreters are not thread-safe and requests run on a thread pool, so calls are serialized;
+    preprocessing, the expensive part, runs outside the lock.
+    """
+
+    def __init__(self, predictor: Predictor) -> None:
         self.predictor = predictor
-        self.predict_lock = threading.Lock()  # LiteRT interpreters are not thread-safe
-        self.log_requests = log_requests
-        super().__init__(address, DigitRequestHandler)
+        self.lock = threading.Lock()
 
-    @property
-    def url(self) -> str:
-        host, port = self.server_address[:2]
-        return f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    def answer(self, images: np.ndarray) -> list[Answer]:
+        """float32 (N, 28, 28, 1) in [0, 1] -> one Answer per image."""
+        with self.lock:
+            rows = self.predictor.predict(images)
+        return [interpret(row) for row in rows]
 
-    def predict_bytes(self, data: bytes) -> dict:
-        """Image file bytes -> the /predict JSON body; raises ImageError (NoDigitError for a blank image)."""
-        image = preprocess(open_upload(data))  # float32 (28, 28, 1) in [0, 1]
-        with self.predict_lock:
-            probabilities = self.predictor.predict(image[np.newaxis])[0]
-        digit = int(np.argmax(probabilities))
-        return {
-            "digit": digit,
-            "confidence": float(probabilities[digit]),
-            "probabilities": [float(p) for p in probabilities],
-            "preprocessed": png_data_url(image),
-        }
+    def predict_bytes(self, data: bytes, number: bool) -> Prediction | NumberPrediction:
+        """Image file bytes -> the /predict reply; raises ImageError (NoDigitError for a blank image)."""
+        image = open_upload(data)
+        if not number:
+            pixels = preprocess(image)  # float32 (28, 28, 1)
+            return prediction(self.answer(pixels[np.newaxis])[0], pixels)
+        digits = segment_number(image)
+        answers = self.answer(np.stack([digit.image for digit in digits]))
+        readings = [prediction(answer, digit.image) for answer, digit in zip(answers, digits, strict=True)]
+        # "?" marks a piece that is not a digit; a space, where the writer left a wide gap.
+        marks = ["?" if answer.digit is None else str(answer.digit) for answer in answers]
+        text = "".join((" " if digit.space_before else "") + mark for digit, mark in zip(digits, marks, strict=True))
+        return NumberPrediction(
+            number=text,
+            # A number is only as sure as its least sure digit.
+            confidence=min(reading.confidence for reading in readings),
+            digits=readings,
+            not_digit_positions=[index for index, answer in enumerate(answers) if answer.digit is None],
+        )
 
 
-class DigitRequestHandler(BaseHTTPRequestHandler):
-    server: DigitServer
-    server_version = "digits"
-    protocol_version = "HTTP/1.1"  # keep-alive: the page posts many small requests while you draw
-    timeout = REQUEST_TIMEOUT_SECONDS
-    # Headers and body go out in two writes; with Nagle's algorithm the body would wait ~40 ms for the
-    # client's delayed ACK of the headers, on every response.
-    disable_nagle_algorithm = True
-
-    def handle_expect_100(self) -> bool:
-        # Clients such as curl ask before sending a large body: refuse an oversized one before it is sent.
-        declared = self.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > MAX_UPLOAD_BYTES:
-            self._refuse_too_large(int(declared))
-            return False
-        return super().handle_expect_100()
-
-    def do_GET(self) -> None:
-        self._serve_static(include_body=True)
-
-    def do_HEAD(self) -> None:
-        self._serve_static(include_body=False)
-
-    def do_POST(self) -> None:
-        if urlsplit(self.path).path != PREDICT_PATH:
-            self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: POST {self.path}"}, close=True)
-            return
-        body = self._read_body()
-        if body is None:
-            return
-        try:
-            result = self.server.predict_bytes(body)
-        except NoDigitError as error:
-            # A well-formed image with nothing drawn: the request is understood but there is nothing to predict.
-            self._send_json(HTTPStatus.UNPROCESSABLE_ENTITY, {"error": str(error)})
-        except ImageError as error:
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(error)})
-        except Exception as error:  # a bug or a model failure: say so in JSON and keep serving
-            self.log_error("prediction failed: %s", traceback.format_exc())
-            self._send_json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"prediction failed ({type(error).__name__}: {error})"})
-        else:
-            self._send_json(HTTPStatus.OK, result)
-
-    def _serve_static(self, include_body: bool) -> None:
-        path = urlsplit(self.path).path
-        if path == PREDICT_PATH:
-            message = f"use POST {PREDICT_PATH} with the image bytes"
-            self._send_json(HTTPStatus.METHOD_NOT_ALLOWED, {"error": message}, include_body=include_body, allow="POST")
-            return
-        if path not in self.server.static_files:
-            self._send_json(HTTPStatus.NOT_FOUND, {"error": f"not found: {path}"}, include_body=include_body)
-            return
-        content, content_type = self.server.static_files[path]
-        self._send(HTTPStatus.OK, content, content_type, include_body=include_body)
-
-    def _read_body(self) -> bytes | None:
-        """The request body, or None after answering with a 4xx when it is missing, malformed or too large."""
-        if self.headers.get("Transfer-Encoding") is not None:
-            # Chunked bodies have no size up front, so the limit could only be enforced mid-read.
-            self._send_json(HTTPStatus.LENGTH_REQUIRED, {"error": "send the image with a Content-Length header"}, close=True)
-            return None
-        declared = self.headers.get("Content-Length")
-        if declared is None:
-            self._send_json(HTTPStatus.LENGTH_REQUIRED, {"error": "send the image with a Content-Length header"}, close=True)
-            return None
-        if not declared.isdigit():
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": f"bad Content-Length: {declared!r}"}, close=True)
-            return None
-        length = int(declared)
-        if length == 0:
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": "empty request: send the image file bytes as the body"})
-            return None
-        if length > MAX_UPLOAD_BYTES:
-            self._refuse_too_large(length)
-            return None
-        body = self.rfile.read(length)
-        if len(body) != length:
-            self._send_json(HTTPStatus.BAD_REQUEST, {"error": f"body ended after {len(body)} of {length} bytes"}, close=True)
-            return None
-        return body
-
-    def _refuse_too_large(self, length: int) -> None:
-        # The body stays unread, so this connection cannot carry another request: close it.
-        message = f"image is {length:,} bytes; the limit is {MAX_UPLOAD_BYTES:,} bytes ({MAX_UPLOAD_BYTES // 2**20} MB)"
-        self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"error": message}, close=True)
-
-    def _send_json(self, status: HTTPStatus, payload: dict, include_body: bool = True, close: bool = False, allow: str = "") -> None:
-        content = json.dumps(payload).encode()
-        self._send(status, content, "application/json", include_body=include_body, close=close, allow=allow)
-
-    def _send(
-        self, status: HTTPStatus, content: bytes, content_type: str, include_body: bool = True, close: bool = False, allow: str = ""
-    ) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(content)))
-        self.send_header("Cache-Control", "no-store")
-        self.send_header("X-Content-Type-Options", "nosniff")
-        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
-        if allow:
-            self.send_header("Allow", allow)
-        if close:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        if include_body:
-            self.wfile.write(content)
-
-    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        # --quiet silences the access log only; errors (log_error) still reach stderr.
-        if self.server.log_requests:
-            super().log_request(code, size)
+def prediction(answer: Answer, pixels: np.ndarray) -> Prediction:
+    return Prediction(
+        digit=answer.digit,
+        not_a_digit=answer.digit is None,
+        confidence=answer.confidence,
+        low_confidence=answer.low_confidence,
+        probabilities=[float(p) for p in answer.probabilities],
+        not_digit_probability=answer.not_digit,
+        preprocessed=png_data_url(pixels),
+    )
 
 
 def open_upload(data: bytes) -> Image.Image:
@@ -206,6 +208,173 @@ def png_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
+# --- HTTP -------------------------------------------------------------------------------------------------
+
+
+def error_response(status: int, message: str, headers: dict[str, str] | None = None, close: bool = False) -> JSONResponse:
+    headers = dict(headers or {})
+    if close:
+        # The body stays unread, so this connection cannot carry another request.
+        headers["Connection"] = "close"
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+class SecurityHeaders:
+    """ASGI middleware: every response, errors included, carries the CSP and no-cache headers."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *SECURITY_HEADERS]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class JsonErrorH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol, answering requests it cannot parse (a Content-Length of "ten") in JSON too."""
+
+    def send_400_response(self, msg: str) -> None:
+        import h11
+
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(JSON_400_BODY)).encode()), (b"connection", b"close")]
+        response = h11.Response(status_code=400, headers=[*headers, *SECURITY_HEADERS], reason=b"Bad Request")
+        for event in (response, h11.Data(data=JSON_400_BODY), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event))
+        self.transport.close()
+
+
+async def read_upload(request: Request) -> bytes | JSONResponse:
+    """The posted image's bytes (raw body or the multipart field), or the 4xx reply that refuses it."""
+    if request.headers.get("transfer-encoding") is not None or request.headers.get("content-length") is None:
+        # Chunked bodies have no size up front, so the limit could only be enforced mid-read.
+        return error_response(411, "send the image with a Content-Length header", close=True)
+    length = int(request.headers["content-length"])  # uvicorn already refused one that is not a number
+    if length > MAX_UPLOAD_BYTES:
+        # Nothing has been read, so uvicorn never sends "100 Continue" and a polite client sends nothing.
+        limit = f"{MAX_UPLOAD_BYTES:,} bytes ({MAX_UPLOAD_BYTES // 2**20} MB)"
+        return error_response(413, f"image is {length:,} bytes; the limit is {limit}", close=True)
+    try:
+        body = await asyncio.wait_for(request.body(), BODY_TIMEOUT_SECONDS)
+    except TimeoutError:
+        return error_response(408, f"the body did not arrive within {BODY_TIMEOUT_SECONDS:g} s", close=True)
+    except ClientDisconnect:  # the client is gone: nobody reads this, but the request ends cleanly
+        return error_response(400, f"body ended before its {length:,} bytes arrived", close=True)
+    if not body:
+        return error_response(400, "empty request: send the image file bytes as the body")
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        # Parsed from the body already in memory; Starlette answers a malformed form with a 400.
+        form = await request.form(max_files=MAX_FORM_PARTS, max_fields=MAX_FORM_PARTS)
+        files = [value for value in form.values() if isinstance(value, UploadFile)]
+        chosen = form.get(FORM_FIELD) if isinstance(form.get(FORM_FIELD), UploadFile) else (files[0] if files else None)
+        if chosen is None:
+            return error_response(400, f"the multipart form has no file; send it as the field {FORM_FIELD!r} (-F {FORM_FIELD}=@digit.png)")
+        body = await chosen.read()
+        await form.close()
+    return body
+
+
+def create_app(predictor: Predictor | None = None) -> FastAPI:
+    """The FastAPI app; ``predictor`` is used as is, otherwise the model is loaded at start-up from $DIGITS_APP_MODEL."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Loaded once per process (each --workers process loads its own copy).
+        app.state.model = SharedModel(predictor if predictor is not None else load_predictor(os.environ.get(MODEL_ENV) or None))
+        yield
+
+    app = FastAPI(
+        title="digits",
+        summary="Read a handwritten digit, or a number written in a row, from an image.",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,  # FastAPI's /docs loads Swagger UI from a CDN; ours serves it from here
+        redoc_url=None,
+        redirect_slashes=False,  # "/docs/" is not found, rather than redirected to a page it is not
+    )
+    app.add_middleware(SecurityHeaders)
+    # Read once at start: the page is answered from memory and never touches the filesystem per request.
+    static = {route: ((STATIC_DIR / name).read_bytes(), kind) for route, (name, kind) in STATIC_ROUTES.items()}
+    static.update(swagger_files())
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        message = f"not found: {request.url.path}" if error.status_code == 404 else str(error.detail)
+        if error.status_code == 405:
+            message = f"use POST {PREDICT_PATH} with the image bytes" if request.url.path == PREDICT_PATH else "method not allowed"
+        return error_response(error.status_code, message, headers=error.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}" for problem in error.errors())
+        return error_response(400, problems)
+
+    @app.post(
+        PREDICT_PATH,
+        response_model=Prediction | NumberPrediction,
+        responses=ERROR_RESPONSES,
+        openapi_extra={"requestBody": PREDICT_REQUEST_BODY},
+        summary="Read the digit (or, with number=true, the number) in an image",
+    )
+    async def predict(
+        request: Request,
+        number: Annotated[bool, Query(description="the image holds a number written in a row: read every digit")] = False,
+    ) -> Prediction | NumberPrediction | JSONResponse:
+        body = await read_upload(request)
+        if isinstance(body, JSONResponse):
+            return body
+        model: SharedModel = request.app.state.model
+        try:
+            return await run_in_threadpool(model.predict_bytes, body, number)
+        except NoDigitError as error:
+            # A well-formed image with nothing drawn: the request is understood but there is nothing to predict.
+            return error_response(422, str(error))
+        except ImageError as error:
+            return error_response(400, str(error))
+        except Exception as error:  # a bug or a model failure: say so in JSON and keep serving
+            logger.exception("prediction failed")
+            return error_response(500, f"prediction failed ({type(error).__name__}: {error})")
+
+    @app.get("/health", response_model=Health, summary="The model is loaded and this process answers")
+    async def health(request: Request) -> Health:
+        model: SharedModel = request.app.state.model
+        return Health(status="ok", model=Path(model.predictor.path).name, backend=model.predictor.backend, pid=os.getpid())
+
+    def serve_static(request: Request) -> Response:
+        content, kind = static[request.url.path]
+        return Response(content if request.method != "HEAD" else b"", media_type=kind, headers={"Content-Length": str(len(content))})
+
+    for route in static:
+        app.add_api_route(route, serve_static, methods=["GET", "HEAD"], include_in_schema=False)
+    return app
+
+
+def swagger_files() -> dict[str, tuple[bytes, str]]:
+    """Swagger UI's script and style sheet from the fastapi-offline package, or a stand-in that says to install it."""
+    try:
+        import fastapi_offline
+    except ImportError:
+        missing = b"/* Swagger UI is not installed here: pip install fastapi-offline. The schema is at /openapi.json. */\n"
+        note = b'document.getElementById("swagger-ui").textContent = "pip install fastapi-offline for these docs; see /openapi.json.";'
+        return {route: (note if name.endswith(".js") else missing, kind) for route, (name, kind) in SWAGGER_FILES.items()}
+    folder = Path(fastapi_offline.__file__).parent / "static"
+    return {route: ((folder / name).read_bytes(), kind) for route, (name, kind) in SWAGGER_FILES.items()}
+
+
+# The app for `uvicorn app:app` and for --workers, which imports it by name in each worker process.
+app = create_app()
+
+
+# --- The command line ---------------------------------------------------------------------------------------
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--host", default=DEFAULT_HOST, help="address to listen on; 0.0.0.0 makes the page reachable from other machines")
@@ -213,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model", type=Path, help="model file, .tflite or .keras (default: models/mnist_cnn.tflite, else models/mnist_cnn.keras)"
     )
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="server processes, each with its own model (one per core)")
     parser.add_argument("--quiet", action="store_true", help="don't log each request to stderr")
     return parser
 
@@ -222,8 +392,25 @@ def _error(message: str) -> int:
     return 2
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port (port 0: a free one); OSError when the address is taken or invalid."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+        sock.set_inheritable(True)  # worker processes accept on it
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.workers < 1:
+        return _error(f"--workers must be at least 1, not {args.workers}")
     try:
         predictor = load_predictor(args.model)
         # One prediction before serving: a broken model fails here, and the first visitor doesn't wait for warm-up.
@@ -231,18 +418,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ModelError as error:
         return _error(str(error))
     try:
-        server = DigitServer((args.host, args.port), predictor, log_requests=not args.quiet)
+        sock = listen(args.host, args.port)
     except OSError as error:
         return _error(f"cannot listen on {args.host}:{args.port} ({error.strerror or error}); try another --port")
-    print(f"Serving the digit page at {server.url} (model {predictor.path}, {predictor.backend}); Ctrl+C to stop", flush=True)
+    host, port = sock.getsockname()[:2]
+    url = f"http://{f'[{host}]' if ':' in host else host}:{port}/"
+    workers = f", {args.workers} workers" if args.workers > 1 else ""
+    print(f"Serving the digit page at {url} (model {predictor.path}, {predictor.backend}{workers}); Ctrl+C to stop", flush=True)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"Note: listening on {args.host}, so other machines on the network can reach this page", flush=True)
+    settings = dict(
+        http=JsonErrorH11Protocol,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        access_log=not args.quiet,
+        log_level="warning" if args.quiet else "info",
+        server_header=False,
+    )
     try:
-        server.serve_forever()
+        if args.workers == 1:
+            config = uvicorn.Config(create_app(predictor), **settings)
+            uvicorn.Server(config).run(sockets=[sock])
+        else:
+            # Each worker is a fresh process that imports this module and loads the model itself.
+            os.environ[MODEL_ENV] = str(Path(predictor.path).resolve())
+            config = uvicorn.Config("app:app", workers=args.workers, **settings)
+            Multiprocess(config, sockets=[sock]).run()
     except KeyboardInterrupt:
         pass
     finally:
-        server.server_close()
+        sock.close()
     return 0
 
 

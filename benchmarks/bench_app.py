@@ -44,8 +44,9 @@ def canvas_png() -> bytes:
     return buffer.getvalue()
 
 
-def start_app(model: str | None) -> tuple[subprocess.Popen, str]:
-    command = [sys.executable, str(ROOT / "app.py"), "--port", "0", "--quiet"] + (["--model", model] if model else [])
+def start_app(model: str | None, extra_args: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
+    """Start `python app.py --port 0` (plus ``extra_args``); the process and the URL it printed."""
+    command = [sys.executable, str(ROOT / "app.py"), "--port", "0", "--quiet", *extra_args] + (["--model", model] if model else [])
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
