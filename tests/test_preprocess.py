@@ -368,8 +368,8 @@ def test_a_tightly_cropped_digit_touching_the_edge_is_still_the_digit():
     # The digit itself touches the image edge and a small mark lies clear of it: the mark is no digit.
     image = draw(strokes=ZERO, size=(200, 200), pen=16, scale=1.35)
     ImageDraw.Draw(image).ellipse([95, 95, 104, 104], fill=0)
-    found = preprocess._clean(preprocess._ink_map(image))
-    assert preprocess._touches_border(found.parts, found.keep).any()
+    found = preprocess.clean.clean(preprocess.ink.ink_map(image))
+    assert found.parts.touches_border(found.keep).any()
     alone = draw(strokes=ZERO, size=(200, 200), pen=16, scale=1.35)
     assert similarity(preprocess.preprocess(image), preprocess.preprocess(alone)) > 0.9
 
@@ -379,10 +379,10 @@ def test_dithered_one_bit_image_on_grey_paper():
     # ruled lines; the digit must survive them.
     gray = draw(size=(400, 400), ink=20, paper=215, pen=16, scale=0.7)
     image = gray.convert("1", dither=Image.Dither.FLOYDSTEINBERG)
-    assert preprocess._dithered(image) and not preprocess._dithered(gray.convert("1", dither=Image.Dither.NONE))
+    assert preprocess.decode.dithered(image) and not preprocess.decode.dithered(gray.convert("1", dither=Image.Dither.NONE))
     pencil = Image.new("1", (280, 280), 1)
     ImageDraw.Draw(pencil).line([(60, 60), (200, 200)], fill=0, width=1)  # a 1-pixel diagonal is no dither
-    assert not preprocess._dithered(pencil)
+    assert not preprocess.decode.dithered(pencil)
     assert similarity(preprocess.preprocess(image), preprocess.preprocess(gray)) > 0.95
 
 
@@ -393,7 +393,7 @@ def test_faint_shadow_touching_a_stroke_is_not_joined_to_it():
     ink[150:, :110] = 0.35
     ink[20:180, 50:60] = 0.9
     ink[20:180, 200:210] = 0.9
-    mask, threshold = preprocess._threshold(ink)
+    mask, threshold = preprocess.clean.threshold(ink)
     assert 0.35 < threshold < 0.9
     assert mask[20:180, 50:60].all() and mask[20:180, 200:210].all()
     assert not mask[170:, :40].any() and not mask[185:, 70:110].any()
@@ -428,15 +428,15 @@ def test_fat_marker_on_a_sheet_on_a_dark_table_keeps_dark_ink(strokes, pen):
     # ink; the dark table all around the sheet shows which side is paper.
     image = Image.new("L", (400, 400), 25)
     image.paste(draw(strokes=strokes, size=(340, 340), pen=pen, ink=20, paper=230), (30, 30))
-    gray, _ = preprocess._to_arrays(image)
-    assert preprocess._dark_ink(gray)
+    gray, _ = preprocess.decode.to_arrays(image)
+    assert preprocess.ink.dark_ink(gray)
 
 
 def test_chalkboard_on_a_light_wall_keeps_light_ink():
     image = Image.new("L", (400, 400), 225)
     image.paste(draw(strokes=THREE, size=(340, 340), pen=20, ink=230, paper=40), (30, 30))
-    gray, _ = preprocess._to_arrays(image)
-    assert not preprocess._dark_ink(gray)
+    gray, _ = preprocess.decode.to_arrays(image)
+    assert not preprocess.ink.dark_ink(gray)
 
 
 def test_wide_number_photo_half_in_shadow():

@@ -1,0 +1,170 @@
+"""Clean: threshold the ink map (Otsu above the paper's noise, hysteresis), erase ruled lines and frames,
+and label what is left (connected components) -> Ink."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .common import Components, NoDigitError, components, stroke_width
+from .ink import MIN_CONTRAST, inner_components, otsu
+
+NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise standard deviations above the paper
+NOISE_SAMPLE = 40_000  # pixels; larger ink maps are sampled for the paper's noise level
+WEAK_FRACTION = 0.5  # hysteresis: faint pixels above this fraction of the threshold join touching strokes ...
+WEAK_EXCESS = 0.2  # ... unless they outnumber the strong ones by this factor and fill areas wider than a stroke
+SPECK_FRACTION = 0.03  # components smaller than this fraction of the largest one's area are specks
+EDGE_RUN = 0.5  # a component covering this fraction of an image side is a surround (a table, a frame, a shadow)
+# Ruled lines and frame edges are straight runs of ink across at least this fraction of the image ...
+LINE_SPAN = 0.85
+LINE_TILT = 0.006  # ... allowed to drift this fraction of their length sideways (a photo's slight tilt)
+LINE_GAP = 0.01  # ... and to have gaps this fraction of their length (noise, faint printing),
+LINE_THICKNESS = 0.02  # ... and no thicker than this fraction of the image.
+LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
+LINE_BEYOND = 2.0  # a line crossing a digit is erased only when it runs this many times the digit's extent
+
+
+@dataclass
+class Ink:
+    """The ink map and its cleaned binary mask's components, with the threshold used (in ink units)."""
+
+    ink: np.ndarray
+    threshold: float
+    parts: Components
+    keep: np.ndarray  # component numbers that are content (digits), not lines, frames or specks
+
+
+def _open(mask: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Morphological opening of a uint8 mask with a (height, width) rectangle: the pixels that some
+    all-ink rectangle of that size covers."""
+    return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (width, height)))
+
+
+def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
+    """Bool mask of the pixels on straight horizontal runs that cross (almost) the whole image."""
+    height, width = mask.shape
+    tilt = max(1, round(LINE_TILT * width))
+    # Cheap test first: a line puts at least half its length of ink into some band of rows.
+    band = np.convolve(np.count_nonzero(mask, axis=1), np.ones(2 * tilt + 1), mode="same")
+    if band.max(initial=0) < 0.5 * LINE_SPAN * width:
+        return np.zeros(mask.shape, dtype=bool)
+    binary = mask.astype(np.uint8)
+    # Thicken vertically a little so a slightly tilted line (a phone photo) still forms long runs ...
+    grown = cv2.dilate(binary, np.ones((2 * tilt + 1, 1), np.uint8))
+    # ... and bridge the gaps that noise and faint printing leave along a line (each pixel also takes
+    # the ink of the `gap` pixels to its left).
+    gap = max(1, round(LINE_GAP * width))
+    grown = cv2.dilate(grown, np.ones((1, gap + 1), np.uint8), anchor=(gap, 0))
+    # A line's pixels lie on horizontal runs at least `length` long (an opening with a 1 x length
+    # segment); only rows holding that much ink can have one, so only they are opened.
+    length = round(LINE_SPAN * width)
+    rows = np.flatnonzero(np.count_nonzero(grown, axis=1) >= length)
+    covered = np.zeros(mask.shape, dtype=bool)
+    if rows.size:
+        covered[rows] = (_open(grown[rows], 1, length) > 0) & mask[rows]
+    if not covered.any():
+        return covered
+    # Only thin pieces are the line itself: where a digit's stroke crosses it, the ink runs on
+    # across the line, and that stroke stays.
+    thick = _open(binary, max(3, round(LINE_THICKNESS * height)) + 1, 1) > 0
+    return covered & ~thick
+
+
+def lines(mask: np.ndarray) -> np.ndarray:
+    """Bool mask of ruled-line and frame pixels: straight runs across (almost) the whole image."""
+    return _horizontal_lines(mask) | _horizontal_lines(mask.T).T
+
+
+def _histogram_median(values: np.ndarray) -> float:
+    """Median of float values in [0, 1] to 1/1024 (a histogram, not a sort of the whole image)."""
+    counts = np.bincount(np.clip(values * 1024.0, 0, 1023).astype(np.int32).ravel(), minlength=1024)
+    return (int(np.searchsorted(np.cumsum(counts), (values.size + 1) / 2)) + 0.5) / 1024.0
+
+
+def threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
+    """Binary ink mask by Otsu with a noise floor, extended by hysteresis; raise NoDigitError on blank images."""
+    brightest = float(ink.max())
+    if brightest < 2 * MIN_CONTRAST and np.count_nonzero(ink >= MIN_CONTRAST) <= 0.001 * ink.size:
+        raise NoDigitError("no digit found (blank or near-blank image)")
+    # Paper noise (texture, JPEG): median absolute deviation of the mostly-paper ink map, judged on
+    # every other pixel of a large one (a median needs no more).
+    paper = ink[::2, ::2] if ink.size > NOISE_SAMPLE else ink
+    if _histogram_median(paper) >= MIN_CONTRAST:
+        # Ink covers most of the picture (a fat digit cropped tightly): the paper's noise is judged on
+        # the paper's side of Otsu's split, not on a median that falls inside the strokes.
+        paper = paper[paper <= otsu(paper)]
+    median = _histogram_median(paper)
+    sigma = 1.4826 * _histogram_median(np.abs(paper - median))
+    floor = max(median + NOISE_SIGMAS * sigma, MIN_CONTRAST / 2)
+    liberal = ink > floor
+    # Ruled lines and frames can be darker than the writing; they must not set the threshold. Nor can
+    # the table or frame around the paper (regions along the image edge) when a digit lies clear of it.
+    setting = liberal & ~lines(liberal)
+    regions = components(liberal)
+    if inner_components(regions).size:
+        surround = np.flatnonzero(regions.touches_border(np.arange(regions.count)) & (regions.edge_counts() >= EDGE_RUN))
+        if surround.size:
+            setting &= ~regions.mask(surround)
+    candidates = ink[setting]
+    if candidates.size < 4:
+        raise NoDigitError("no digit found (blank or near-blank image)")
+    # Otsu among the pixels above the noise floor: ink vs paper texture, not balanced by the paper's area.
+    level = max(otsu(candidates), floor, MIN_CONTRAST)
+    strong = ink > level
+    weak = ink > max(WEAK_FRACTION * level, floor)
+    faint = weak & ~strong
+    if np.count_nonzero(faint) > WEAK_EXCESS * np.count_nonzero(strong):
+        # More faint ink than the edges of the strokes explain: a soft shadow's edge or a smudge, which
+        # hysteresis would join to the digit it touches. Faint areas wider than a stroke are dropped
+        # (an opening: what a square of the stroke's width fits in); faint strokes and grey edges stay.
+        window = 2 * int(np.ceil(stroke_width(strong))) + 1
+        weak &= ~(_open(faint.astype(np.uint8), window, window) > 0)
+    parts = components(weak)
+    # Keep the faint pixels only where their component also holds strong ink.
+    table = np.zeros(parts.count + 1, dtype=bool)
+    table[np.unique(parts.labels[strong & weak])] = True
+    table[0] = False
+    return table[parts.labels], level
+
+
+def _extent(mask: np.ndarray, axis: int) -> float:
+    """How far a mask's pixels spread along columns (axis=1) or rows (axis=0), ignoring stray pixels."""
+    coordinates = np.nonzero(mask)[axis]
+    if coordinates.size == 0:
+        return 0.0
+    low, high = np.percentile(coordinates, [2, 98])
+    return float(high - low + 1)
+
+
+def clean(ink: np.ndarray) -> Ink:
+    """Threshold the ink map, erase ruled lines and frames, and keep the components that are not specks."""
+    mask, level = threshold(ink)
+    on_lines = lines(mask)
+    if on_lines.any():
+        parts = components(mask)
+        counts = np.bincount(parts.labels[on_lines], minlength=parts.count + 1)
+        stripped = mask.copy()
+        for label in np.flatnonzero(counts[1:]) + 1:
+            top, bottom, left, right = parts.top[label - 1], parts.bottom[label - 1], parts.left[label - 1], parts.right[label - 1]
+            component = parts.labels[top:bottom, left:right] == label
+            line_part = component & on_lines[top:bottom, left:right]
+            rest = component & ~line_part
+            view = stripped[top:bottom, left:right]
+            if counts[label] >= LINE_SHARE * parts.area[label - 1] or not rest.any():
+                view &= ~component  # a line or frame with at most some specks on it
+            # A digit crossed by a line: erase the line only if it runs well beyond the digit, so that
+            # the top bar of a 7 filling a tightly cropped image stays.
+            elif _extent(line_part, 1) >= LINE_BEYOND * _extent(rest, 1) or _extent(line_part, 0) >= LINE_BEYOND * _extent(rest, 0):
+                view &= ~line_part
+        if stripped.any():
+            mask = stripped
+    parts = components(mask)
+    if parts.count == 0:
+        raise NoDigitError("no digit found (only lines or frames)")
+    largest = int(parts.area.max())
+    content = np.flatnonzero(parts.area >= max(SPECK_FRACTION * largest, 2))
+    if content.size == 0:
+        raise NoDigitError("no digit found (only specks)")
+    return Ink(ink, level, parts, content)

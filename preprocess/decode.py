@@ -1,0 +1,155 @@
+"""Decode: a file or upload -> an EXIF-rotated PIL image (Pillow: every format, mode and bad-file check),
+then -> float arrays at the working resolution."""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .common import MIN_SIDE, ImageError, too_small
+
+MAX_PIXELS = 50_000_000  # refuse larger declared sizes before decoding (a 50 MP photo is ~8700x5800)
+# Photos are shrunk to this longest side first: enough for a digit, fast to process. Large JPEGs are
+# decoded straight at a reduced scale (DCT scaling, 1/2 to 1/8) no smaller than this.
+WORK_MAX_SIDE = 640
+# A two-tone (1-bit) image with at least this fraction of isolated dots is dithered; it is blurred by
+# this radius in its own pixels, looked at in a central crop of this side.
+DITHER_DOTS = 0.005
+DITHER_BLUR = 1.5
+DITHER_SAMPLE_SIDE = 512
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+
+# Pillow warns on images between its own limit and twice that; MAX_PIXELS, lower, already refuses them
+# with a clear error, so the warning would only be noise. (A module-level filter, unlike
+# warnings.catch_warnings, is safe with the web app's threads.)
+warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+
+
+def is_image_path(path: str | os.PathLike) -> bool:
+    """True if the file name has an image extension we read (used to list folders)."""
+    return os.fspath(path).lower().endswith(IMAGE_EXTENSIONS)
+
+
+def open_image(path: str | os.PathLike) -> Image.Image:
+    """Open and fully decode an image file, EXIF-rotated; raise ImageError with a one-line reason.
+
+    Animated images give their first frame. Large JPEGs may be decoded at a reduced scale (no smaller
+    than WORK_MAX_SIDE), which preprocessing would do anyway.
+    """
+    name = os.fspath(path)
+    if not os.path.exists(name):
+        raise ImageError(f"{name}: no such file")
+    if os.path.isdir(name):
+        raise ImageError(f"{name}: is a folder, not an image")
+    if os.path.getsize(name) == 0:
+        raise ImageError(f"{name}: empty file")
+    return _decode(name, name)
+
+
+def open_image_bytes(content: bytes, name: str = "upload") -> Image.Image:
+    """open_image for an image file's bytes (an upload); ``name`` is how error messages call it."""
+    if not content:
+        raise ImageError(f"{name}: empty file")
+    return _decode(io.BytesIO(content), name)
+
+
+def _decode(source: str | io.BytesIO, name: str) -> Image.Image:
+    try:
+        with Image.open(source) as image:
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise ImageError(f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS:,}); possible decompression bomb")
+            if image.format == "JPEG" and max(width, height) >= 2 * WORK_MAX_SIDE:
+                # Decoding a 12 MP photo in full costs more than everything after it put together.
+                image.draft(None, (WORK_MAX_SIDE, WORK_MAX_SIDE))
+            image.seek(0)  # first frame of an animation
+            image.load()
+            oriented = ImageOps.exif_transpose(image)
+            if oriented is image:
+                oriented = image.copy()
+    except ImageError:
+        raise
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image file (or a format Pillow cannot read)") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{name}: declared size is too large; possible decompression bomb") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:  # Pillow's ways of saying "broken file"
+        reason = str(error) or type(error).__name__
+        if "truncated" in reason or isinstance(error, EOFError):
+            reason = f"truncated or corrupt image data ({reason})"
+        raise ImageError(f"{name}: cannot decode image: {reason}") from None
+    if min(oriented.size) < MIN_SIDE:
+        raise too_small(oriented.width, oriented.height, name)
+    return oriented
+
+
+def to_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gray float32 (H, W) in [0, 1] and alpha float32 (H, W) in [0, 1] (None when opaque), for any mode."""
+    mode = image.mode
+    if mode == "P" or mode == "PA":
+        image = image.convert("RGBA" if ("transparency" in image.info or mode == "PA") else "RGB")
+        mode = image.mode
+    if mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        values = np.asarray(image, dtype=np.float64)
+        # 16-bit and float images have no fixed white level; scale by the type's range when the
+        # values fit it, otherwise by the image's own maximum.
+        top = float(values.max()) if values.size else 1.0
+        if mode == "F" and top <= 1.0:
+            scale = 1.0
+        elif top <= 255:
+            scale = 255.0
+        elif top <= 65535:
+            scale = 65535.0
+        else:
+            scale = top
+        low = min(float(values.min()), 0.0)
+        return np.clip((values - low) / (scale - low), 0, 1).astype(np.float32), None
+    alpha = None
+    if mode in ("RGBA", "LA", "RGBa", "La"):
+        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
+        if alpha.min() >= 1.0:
+            alpha = None
+    if mode == "CMYK":
+        # Pillow's CMYK -> RGB ignores ICC profiles but keeps dark ink dark, which is all we need.
+        image = image.convert("RGB")
+    gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    return gray, alpha
+
+
+def shrink(values: np.ndarray, side: int = WORK_MAX_SIDE) -> np.ndarray:
+    """Downscale a float32 (H, W) array so its longest side is at most ``side`` (area averaging keeps thin strokes as grey)."""
+    height, width = values.shape
+    longest = max(height, width)
+    if longest <= side:
+        return values
+    scale = side / longest
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return cv2.resize(values, size, interpolation=cv2.INTER_AREA)
+
+
+def dithered(image: Image.Image) -> bool:
+    """True for a two-tone picture whose grey areas are dithered: a pattern of isolated dots, not strokes."""
+    if image.mode not in ("1", "L", "P") or "transparency" in image.info:
+        return False
+    # A central crop is enough to see the pattern, and cheap on a huge fax.
+    width, height = image.size
+    side = DITHER_SAMPLE_SIDE
+    left, top = max(0, (width - side) // 2), max(0, (height - side) // 2)
+    values = np.asarray(image.crop((left, top, left + min(side, width), top + min(side, height))).convert("L"))
+    if np.count_nonzero(np.bincount(values.ravel(), minlength=256)) > 2:
+        return False
+    dark = (values < (int(values.min()) + int(values.max())) / 2).astype(np.uint8)
+    # A dot differs from all eight of its neighbours; a stroke, however thin (a 1-pixel pencil's
+    # diagonal), continues along itself: a dark dot is a pixel whose 3x3 neighbourhood's maximum,
+    # without itself, is light, and a light dot the reverse.
+    ring = np.ones((3, 3), np.uint8)
+    ring[1, 1] = 0
+    lonely_dark = dark & (cv2.dilate(dark, ring) == 0)
+    lonely_light = (1 - dark) & (cv2.erode(dark, ring) == 1)
+    core = (lonely_dark | lonely_light)[1:-1, 1:-1]
+    return float(core.mean()) >= DITHER_DOTS

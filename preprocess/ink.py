@@ -1,0 +1,148 @@
+"""Ink map: transparency, grayscale, polarity and lighting removed -> float32 (H, W), ink bright, paper 0."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .common import components, stroke_width
+from .decode import DITHER_BLUR, dithered, shrink, to_arrays
+
+# A canvas export with at least this fraction of fully transparent pixels draws its digit in alpha ...
+TRANSPARENT_FRACTION = 0.2
+# ... unless its opaque part is a picture itself (a black canvas with white strokes pasted on a
+# transparent page): opaque pixels whose grey spans this much are no single stroke colour.
+OPAQUE_CONTRAST = 0.3
+# The window for the lighting estimate is measured at this longest side, where it is cheap.
+BACKGROUND_SIDE = 160
+# The estimate's window is 2.5 stroke widths, at least the first fraction of the longest side and at
+# most the second of the shortest: wide enough to ignore texture, narrow enough to follow a shadow,
+# and always wider than a fat marker.
+MIN_WINDOW_FRACTION = 1 / 20
+MAX_WINDOW_FRACTION = 1 / 3
+# Strokes are measured on the shapes clear of the image edge when the largest spans this fraction of it.
+INNER_DIGIT_FRACTION = 0.1
+# Polarity is judged at this longest side against a local median over this fraction of it.
+POLARITY_SIDE = 64
+POLARITY_WINDOW_FRACTION = 1 / 4
+# When neither side wins by this factor, an image edge that differs from the image's median by this
+# fraction of its contrast range is a surround (a table, a wall), and the median is the paper.
+POLARITY_DECISIVE = 4.0
+SURROUND_CONTRAST = 0.4
+MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of full scale, or there is no digit
+
+
+def otsu(values: np.ndarray) -> float:
+    """Otsu's threshold (OpenCV's) of values in [0, 1], in the same units: values above it are the bright class."""
+    quantized = np.clip(np.asarray(values, dtype=np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8).reshape(-1, 1)
+    level, _ = cv2.threshold(quantized, 0, 255, cv2.THRESH_BINARY | cv2.THRESH_OTSU)
+    return (level + 0.5) / 255.0
+
+
+def _window_filter(values: np.ndarray, window: int, close: bool) -> np.ndarray:
+    """Morphological closing (``close``) or opening of a float32 image with a square window: what is left
+    when every shape narrower than the window is erased (dark shapes by closing, light by opening)."""
+    kernel = cv2.getStructuringElement(cv2.MORPH_RECT, (window, window))
+    return cv2.morphologyEx(values, cv2.MORPH_CLOSE if close else cv2.MORPH_OPEN, kernel, borderType=cv2.BORDER_REPLICATE)
+
+
+def inner_components(parts) -> np.ndarray:
+    """Numbers of the components clear of the image edge, if any of them is digit-sized; otherwise none,
+    as then the digit itself must be touching the edge."""
+    inner = np.flatnonzero(~parts.touches_border(np.arange(parts.count)))
+    sides = np.maximum(parts.bottom - parts.top, parts.right - parts.left)[inner]
+    return inner if (sides >= INNER_DIGIT_FRACTION * max(parts.shape)).any() else inner[:0]
+
+
+def background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
+    """The paper's own brightness under the lighting, float32 (H, W): the ink erased by a morphological
+    closing (opening for light ink) with a window wider than the strokes, which keeps shadow edges sharp."""
+    height, width = gray.shape
+    small = shrink(gray, BACKGROUND_SIDE)
+    scale = small.shape[1] / width
+    # The window must be wider than a stroke: measure strokes roughly on a global threshold first.
+    ink = 1.0 - small if dark_ink else small
+    rough = ink > otsu(ink)
+    longest, shortest = max(small.shape), min(small.shape)
+    # A dark table edge or frame around the paper is no stroke: measuring it would widen the window
+    # until the closing filled it in as paper, turning it into "ink". So strokes are measured on the
+    # shapes clear of the image edge, unless the digit itself touches the edge with only specks inside.
+    parts = components(rough)
+    inner = inner_components(parts)
+    if inner.size:
+        rough = parts.mask(inner)
+    window = 2.5 * stroke_width(rough) + 3
+    # The cap is a fraction of the shorter side: in a wide picture (a number written in a row) a
+    # window taller than the picture carries the lit half's paper level into a shadowed half.
+    low = longest * MIN_WINDOW_FRACTION
+    window = float(np.clip(window, low, max(shortest * MAX_WINDOW_FRACTION, low)))
+    # The closing itself runs at the working resolution: done small and scaled up, it blurred each
+    # shadow's edge into a band that read as ink on the shadow's side.
+    return _window_filter(gray, int(window / scale) | 1, close=dark_ink)
+
+
+def dark_ink(gray: np.ndarray) -> bool:
+    """Polarity: True for dark ink on light paper.
+
+    Ink is the side that departs most from the local paper level: the median over a window much wider
+    than a stroke. A local median, unlike the image's median, follows shadows and lit patches, whose
+    large areas would otherwise outweigh thin strokes. Near the corners of large regions (the paper
+    inside a dark table edge) the median still departs; there a morphological closing (opening), which
+    keeps any shape wider than the window, says no ink: a pixel counts only as far as both agree.
+    """
+    values = shrink(gray, POLARITY_SIDE)
+    window = max(3, int(POLARITY_WINDOW_FRACTION * max(values.shape)) | 1)
+    median = cv2.medianBlur(np.clip(values * 255.0 + 0.5, 0, 255).astype(np.uint8), window).astype(np.float32) / 255.0
+    closing, opening = _window_filter(values, window, close=True), _window_filter(values, window, close=False)
+    darker = float(np.minimum(median - values, closing - values).clip(0, None).sum())
+    lighter = float(np.minimum(values - median, values - opening).clip(0, None).sum())
+    if max(darker, lighter) < POLARITY_DECISIVE * min(darker, lighter):
+        # Close: fat strokes leave gaps of paper as narrow as themselves, and a sheet lying on a dark
+        # table is cut by its digit into pieces narrower than the window, so both sides look like
+        # ink. A surround settles it: when the image's edge is much darker than most of the image
+        # (the table around the sheet), most of the image is paper, and the ink is dark.
+        edge = float(np.median(np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])))
+        bulk = float(np.median(values))
+        low, high = np.percentile(values, [1, 99])
+        if abs(bulk - edge) >= max(MIN_CONTRAST, SURROUND_CONTRAST * float(high - low)):
+            return bulk > edge
+    return darker >= lighter
+
+
+def ink_map(image: Image.Image) -> np.ndarray:
+    """Float32 (H, W) in [0, 1] at the working resolution: how much ink each pixel holds, paper 0 whatever
+    its colour or lighting."""
+    gray, alpha = to_arrays(image)
+    if dithered(image):
+        # Dithered grey paper is a field of dots that ruled-line and speck removal would take for
+        # ink (rows of dots look like lines across the page); blurred, it is the grey it stands for.
+        gray = cv2.GaussianBlur(gray, (0, 0), DITHER_BLUR)
+    gray = shrink(gray)
+    if alpha is not None:
+        alpha = shrink(alpha)
+        transparent = alpha < 0.05
+        if transparent.mean() >= TRANSPARENT_FRACTION:
+            opaque = gray[alpha > 0.95]
+            if opaque.size == 0 or np.ptp(np.percentile(opaque, [5, 95])) < OPAQUE_CONTRAST:
+                # A canvas export: strokes of one colour on a transparent background, so alpha is the ink.
+                return alpha
+            # A picture pasted on a transparent page: its own background continues into the
+            # transparent part, so the digit is not mistaken for the whole picture.
+            paper = float(np.median(gray[alpha > 0.95][::7]))
+            return ink_map_from_gray(gray * alpha + paper * (1.0 - alpha))
+        # Semi-transparent pixels over white: how the image looks in a viewer.
+        gray = gray * alpha + (1.0 - alpha)
+    return ink_map_from_gray(gray)
+
+
+def ink_map_from_gray(gray: np.ndarray) -> np.ndarray:
+    """The ink map of an opaque float32 (H, W) grey image: polarity, then the lighting divided or subtracted out."""
+    gray = np.ascontiguousarray(gray, dtype=np.float32)
+    dark = dark_ink(gray)
+    level = background(gray, dark)
+    if dark:
+        # Dark ink on light paper: lighting multiplies the paper's brightness, so divide it out.
+        return np.clip(1.0 - gray / np.maximum(level, 1e-3), 0, 1)
+    # Light ink on a dark background (a paint program, a blackboard): subtract the background.
+    return np.clip(gray - level, 0, 1)

@@ -1,0 +1,109 @@
+"""Render: LeCun's recipe on the chosen components: crop, stroke width brought into MNIST's range (never
+closing or opening a loop), fit into 20x20 keeping the aspect ratio, centre of mass at (14, 14) in 28x28."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from .clean import Ink
+from .common import CANVAS, CROSS, DIGIT_BOX, NoDigitError, disk, holes, stroke_width
+
+# The fitted digit is drawn at this many times the 20x20 box first, so that stroke width can be
+# adjusted in whole pixels and the final downscale (area averaging) gives MNIST-like grey edges.
+RENDER_SCALE = 8
+# MNIST stroke width, in pixels of the 28x28 image, measured on the MNIST training digits with
+# `stroke_width` (median; 10th-90th percentile 2.3-4.1). Digits outside that range are thinned or
+# thickened to the median: a fat marker or a 1-px canvas pen both look like MNIST then.
+MNIST_STROKE_WIDTH = 3.0
+STROKE_WIDTH_RANGE = (2.3, 4.1)
+# Holes smaller than this (in 28x28 pixels) are gaps between anti-aliasing steps, not loops.
+MIN_HOLE = 0.5
+# The rendered digit's mask is the ink map above this fraction of the ink threshold (edges included).
+EDGE_LEVEL = 0.75
+
+
+def render(found: Ink, chosen: np.ndarray, columns: tuple[int, int] | None = None) -> np.ndarray:
+    """The chosen components (within ``columns`` of the working image, if given) as a float32 (28, 28, 1) MNIST digit."""
+    parts = found.parts
+    mask = parts.mask(chosen)
+    if columns is not None:
+        mask[:, : columns[0]] = False
+        mask[:, columns[1] :] = False
+    rows = np.flatnonzero(mask.any(axis=1))
+    cols = np.flatnonzero(mask.any(axis=0))
+    if rows.size == 0:
+        raise NoDigitError("no digit found (blank or near-blank image)")
+    top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    # Anti-aliased edges belong to the digit too: take the ink map around the mask, one pixel wide.
+    outer_top, outer_left = max(top - 1, 0), max(left - 1, 0)
+    near = cv2.dilate(mask[outer_top : bottom + 1, outer_left : right + 1].astype(np.uint8), CROSS)
+    ink = found.ink[outer_top : bottom + 1, outer_left : right + 1] * near
+    box_h, box_w = bottom - top, right - left
+    # Draw the digit with its longer side RENDER_SCALE * 20 pixels; threshold there for smooth edges.
+    scale = RENDER_SCALE * DIGIT_BOX / max(box_h, box_w)
+    size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
+    big = cv2.resize(ink.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    binary = big > found.threshold * EDGE_LEVEL
+    y0, x0 = round((top - outer_top) * scale), round((left - outer_left) * scale)
+    y1 = min(binary.shape[0], y0 + max(1, round(box_h * scale)))
+    x1 = min(binary.shape[1], x0 + max(1, round(box_w * scale)))
+    return fit_and_centre(normalize_strokes(binary[y0:y1, x0:x1]))
+
+
+def _loops(binary: np.ndarray) -> int:
+    return holes(binary, MIN_HOLE * RENDER_SCALE**2)
+
+
+def normalize_strokes(binary: np.ndarray) -> np.ndarray:
+    """Thin fat-marker strokes or thicken hairlines (at RENDER_SCALE) into MNIST's stroke width range,
+    never closing a loop (an 8's, when thickened) or opening one (a thin 0's, when thinned)."""
+    width = stroke_width(binary) / RENDER_SCALE
+    low, high = STROKE_WIDTH_RANGE
+    if low <= width <= high or width == 0:
+        return binary
+    radius = round(abs(width - MNIST_STROKE_WIDTH) * RENDER_SCALE / 2)
+    if radius == 0:
+        return binary
+    padded = np.pad(binary.astype(np.uint8), radius + 1)
+    loops = _loops(padded)
+    area = int(cv2.countNonZero(padded))
+    thin = width > high
+    while radius > 0:
+        if thin:
+            result = cv2.erode(padded, disk(radius))
+            # Never erase a stroke entirely: erode less if too much of the digit would vanish.
+            ok = cv2.countNonZero(result) >= 0.25 * area
+        else:
+            result = cv2.dilate(padded, disk(radius))
+            ok = True
+        if ok and _loops(result) == loops:
+            break
+        # A smaller change, until the loops are what they were (or no change at all).
+        radius = radius - 1 if radius <= 4 else radius * 2 // 3
+    else:
+        return binary
+    rows = np.flatnonzero(result.any(axis=1))
+    cols = np.flatnonzero(result.any(axis=0))
+    if rows.size == 0:
+        return binary
+    return result[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] > 0
+
+
+def fit_and_centre(binary: np.ndarray) -> np.ndarray:
+    """Fit a bool digit mask into 20x20 (aspect kept, area-averaged), centre its mass in 28x28: float32 (28, 28, 1)."""
+    height, width = binary.shape
+    scale = DIGIT_BOX / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    digit = cv2.resize(binary.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA)
+    moments = cv2.moments(digit)
+    if moments["m00"] == 0:
+        raise NoDigitError("no digit found (blank or near-blank image)")
+    centre_x, centre_y = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
+    # Put the centre of mass at pixel (14, 14) as in MNIST (measured: mean 13.99, 14.00), keeping the box inside.
+    top = int(np.clip(round(CANVAS / 2 - centre_y), 0, CANVAS - size[1]))
+    left = int(np.clip(round(CANVAS / 2 - centre_x), 0, CANVAS - size[0]))
+    canvas = np.zeros((CANVAS, CANVAS), dtype=np.uint8)
+    canvas[top : top + size[1], left : left + size[0]] = digit
+    # data.normalize's semantics: uint8 / 255 as float32, one channel.
+    return (canvas.astype(np.float32) / 255.0)[..., np.newaxis]

@@ -1,0 +1,68 @@
+"""Digit selection: which of the cleaned components are the digit (the largest, preferring one clear of the
+image edge, and the broken-off pieces near it)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .clean import EDGE_RUN, SPECK_FRACTION, Ink
+from .common import NoDigitError
+from .ink import INNER_DIGIT_FRACTION
+
+MIN_DIGIT_FRACTION = 0.04  # the digit's longer side must be at least this fraction of the image's
+NEARBY_FRACTION = 0.25  # pieces within this fraction of the digit's size belong to it (a broken stroke)
+# Components touching the image edge (shadows, the table around the paper, frames) are passed over
+# for one that does not, when that one is at least this fraction of their size, or when they run
+# along an image edge for EDGE_RUN of its length (a digit cropped tightly only touches the edge where
+# its strokes cross it) and the one clear of the edge is digit-sized.
+BORDER_PREFERENCE = 0.1
+
+
+def main_digit(found: Ink) -> np.ndarray:
+    """Component numbers of the digit: the largest content component (preferring one clear of the image
+    edge) and the pieces near it, such as the detached bar of a 5."""
+    parts, content = found.parts, found.keep
+    border = parts.touches_border(content)
+    inner = content[~border]
+    main = int(content[np.argmax(parts.area[content])])
+    height, width = parts.shape
+    if inner.size:
+        best = int(inner[np.argmax(parts.area[inner])])
+        best_side = max(parts.bottom[best] - parts.top[best], parts.right[best] - parts.left[best])
+        if (
+            not border.any()
+            or parts.area[best] >= BORDER_PREFERENCE * parts.area[main]
+            # The paper's digit, not the table or frame around the paper that dwarfs it.
+            or (parts.edge_counts()[main] >= EDGE_RUN and best_side >= INNER_DIGIT_FRACTION * max(height, width))
+        ):
+            main = best
+    if max(parts.bottom[main] - parts.top[main], parts.right[main] - parts.left[main]) < MIN_DIGIT_FRACTION * max(height, width):
+        raise NoDigitError("no digit found (only specks)")
+    # Specks are judged against the digit itself: against a table that dwarfs it, its broken strokes
+    # would all look like specks.
+    content = np.flatnonzero(parts.area >= max(SPECK_FRACTION * parts.area[main], 2))
+    chosen = np.array([main])
+    top, bottom, left, right = parts.top[main], parts.bottom[main], parts.left[main], parts.right[main]
+    at_edge = parts.touches_border(content)
+    for _ in range(2):  # twice, so a chain of pieces (a dashed stroke) is followed
+        margin = NEARBY_FRACTION * max(bottom - top, right - left)
+        near = (
+            (parts.left[content] < right + margin)
+            & (parts.right[content] > left - margin)
+            & (parts.top[content] < bottom + margin)
+            & (parts.bottom[content] > top - margin)
+            # Regions at the edge that reach beyond the digit (shadows, the table, a frame) are not pieces of it.
+            & ~(
+                at_edge
+                & (
+                    (parts.left[content] < left - margin)
+                    | (parts.right[content] > right + margin)
+                    | (parts.top[content] < top - margin)
+                    | (parts.bottom[content] > bottom + margin)
+                )
+            )
+        )
+        chosen = np.unique(np.concatenate([chosen, content[near]]))
+        top, bottom = parts.top[chosen].min(), parts.bottom[chosen].max()
+        left, right = parts.left[chosen].min(), parts.right[chosen].max()
+    return chosen
