@@ -33,7 +33,7 @@ from benchmarks import realistic  # noqa: E402  (needs the project root on sys.p
 
 OUT_DIR = ROOT / "benchmarks" / "out"
 DEFAULT_COUNT = 2000  # single-digit images, styles in turn: 100 per style
-DEFAULT_NUMBERS = 200  # multi-digit number images for --number
+DEFAULT_NUMBERS = 280  # multi-digit number images for --number: 40 per number style
 TARGET_ACCURACY = 0.99  # issue 3: >= 99% through the full CLI on the realistic set
 MAX_SHEET_FAILURES = 80  # tiles on the failure contact sheet
 TILE = 112  # pixels per thumbnail on the contact sheet
@@ -72,16 +72,21 @@ def score_digits(rows: Sequence[dict], records: Sequence[dict]) -> tuple[dict[st
     return styles, failures
 
 
-def score_numbers(rows: Sequence[dict], records: Sequence[dict]) -> tuple[int, list[dict]]:
-    """How many number images were read exactly (spaces ignored), and the failures."""
+def score_numbers(rows: Sequence[dict], records: Sequence[dict]) -> tuple[dict[str, dict], list[dict]]:
+    """Per-style {'total', 'read'}: number images read exactly (spaces ignored), and the failures."""
     by_path = {record["path"]: record for record in records}
+    styles: dict[str, dict] = {}
     failures = []
     for row in rows:
         record = by_path.get(str(row["path"]), {"number": None, "error": "missing from the CLI's output"})
+        tally = styles.setdefault(row["style"], {"total": 0, "read": 0})
+        tally["total"] += 1
         read = (record.get("number") or "").replace(" ", "")
-        if read != row["label"]:
+        if read == row["label"]:
+            tally["read"] += 1
+        else:
             failures.append({**row, "path": str(row["path"]), "number": record.get("number"), "error": record["error"]})
-    return len(rows) - len(failures), failures
+    return styles, failures
 
 
 def check_bad_inputs(cases: Sequence[realistic.BadInput], records: Sequence[dict]) -> list[dict]:
@@ -164,6 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--numbers", type=int, default=DEFAULT_NUMBERS, help="multi-digit number images for --number (0: skip)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the digits drawn and every random choice of the styles")
     parser.add_argument("--styles", default=",".join(realistic.STYLES), help="comma-separated styles to render")
+    parser.add_argument(
+        "--number-styles", default=",".join(realistic.NUMBER_STYLES), help="comma-separated styles of the number images, in turn"
+    )
     parser.add_argument("--model", type=Path, help="model passed to evaluate.py --model (default: evaluate.py's own default)")
     parser.add_argument("--data", help="MNIST .npz or IDX folder (default: $MNIST_DATA, then the Keras cache)")
     parser.add_argument(
@@ -184,6 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         styles = realistic.parse_styles(args.styles)
+        number_styles = realistic.parse_styles(args.number_styles, realistic.NUMBER_STYLES)
     except ValueError as error:
         parser.error(str(error))
     if args.count < 1 or args.numbers < 0:
@@ -199,8 +208,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if realistic.manifest_params(work / "digits") != {"seed": args.seed, "count": args.count, "styles": styles}:
             realistic.generate(work / "digits", args.count, args.seed, styles, source)
         lengths = list(realistic.NUMBER_LENGTHS)
-        if args.numbers and realistic.manifest_params(work / "numbers") != {"seed": args.seed, "count": args.numbers, "lengths": lengths}:
-            realistic.generate_numbers(work / "numbers", args.numbers, args.seed, source)
+        number_params = {"seed": args.seed, "count": args.numbers, "lengths": lengths, "styles": number_styles}
+        if args.numbers and realistic.manifest_params(work / "numbers") != number_params:
+            realistic.generate_numbers(work / "numbers", args.numbers, args.seed, source, styles=number_styles)
         bad_cases = [] if args.no_bad_inputs else realistic.generate_bad_inputs(work / "bad", args.seed, source)
         generate_seconds = time.perf_counter() - started
 
@@ -249,14 +259,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.numbers:
             numbers = realistic.read_manifest(work / "numbers")
             _, number_records, _ = run_cli([row["path"] for row in numbers], "--number", *model_options)
-            read, number_failures = score_numbers(numbers, number_records)
+            number_styles_read, number_failures = score_numbers(numbers, number_records)
+            read = sum(tally["read"] for tally in number_styles_read.values())
             print(f"\nnumbers (--number, 2-5 digits): {read}/{len(numbers)} read exactly ({read / len(numbers):.1%})")
-            for failure in number_failures[:10]:
+            print(f"{'style':<16} {'images':>6} {'exact':>6} {'share':>7}")
+            for style, tally in number_styles_read.items():
+                print(f"{style:<16} {tally['total']:>6} {tally['read']:>6} {tally['read'] / tally['total']:>7.1%}")
+            for failure in number_failures[:20]:
                 print(
                     f"  {failure['path']}: true {failure['label']}, got {failure['number']!r}"
                     + (f" error: {failure['error']}" if failure["error"] else "")
                 )
-            results["numbers"] = {"total": len(numbers), "read": read, "failures": [f["file"] for f in number_failures]}
+            results["numbers"] = {
+                "total": len(numbers),
+                "read": read,
+                "per_style": number_styles_read,
+                "failures": [{"file": f["file"], "label": f["label"], "number": f["number"]} for f in number_failures],
+            }
 
         if bad_cases:
             good = [rows[0]["path"], rows[1]["path"]]  # good files in the same call must still be predicted

@@ -5,7 +5,8 @@ The yardstick for the custom-image preprocessing, so it is written without looki
 a web-canvas export with a transparent background, a scan, a chalkboard, a paint program, odd file
 modes) and is a named function from one 28x28 MNIST digit and a random generator to a ``Sample``.
 ``generate`` writes a labelled set of them, ``generate_numbers`` multi-digit number images for
-``evaluate.py --number``, and ``generate_bad_inputs`` the broken and degenerate files the CLI must
+``evaluate.py --number`` (plain rows, ruled paper in a drawn frame, squared paper, boxed form fields,
+thin broken strokes, slanted rows, touching pairs), and ``generate_bad_inputs`` the broken and degenerate files the CLI must
 answer with a clear error (or, where there is one, the right digit).
 
 Pure numpy + Pillow; everything is deterministic given the seed.
@@ -196,12 +197,29 @@ def _place(
     height, width = shape
     top, left, bottom, right = box or (0, 0, height, width)
     margin_y, margin_x = round(MARGIN * height), round(MARGIN * width)
+    coverage = _fit(coverage, bottom - top - 2 * margin_y, right - left - 2 * margin_x)
+    y, x = _spot(coverage.shape, shape, rng, box)
+    return _paste(coverage, shape, y, x)
+
+
+def _spot(
+    size: tuple[int, int], shape: tuple[int, int], rng: np.random.Generator, box: tuple[int, int, int, int] | None = None
+) -> tuple[int, int]:
+    """A random top-left corner for something of ``size`` inside box (default: the whole (H, W) picture) less its margins."""
+    height, width = shape
+    top, left, bottom, right = box or (0, 0, height, width)
+    margin_y, margin_x = round(MARGIN * height), round(MARGIN * width)
     top, left, bottom, right = top + margin_y, left + margin_x, bottom - margin_y, right - margin_x
-    coverage = _fit(coverage, bottom - top, right - left)
-    y = top + int(rng.integers(0, bottom - top - coverage.shape[0] + 1))
-    x = left + int(rng.integers(0, right - left - coverage.shape[1] + 1))
+    y = top + int(rng.integers(0, bottom - top - size[0] + 1))
+    x = left + int(rng.integers(0, right - left - size[1] + 1))
+    return y, x
+
+
+def _paste(coverage: np.ndarray, shape: tuple[int, int], y: int, x: int) -> np.ndarray:
+    """An empty (H, W) layer with coverage at (y, x), cut at the picture's edges."""
     layer = np.zeros(shape, dtype=np.float32)
-    layer[y : y + coverage.shape[0], x : x + coverage.shape[1]] = coverage
+    height, width = min(coverage.shape[0], shape[0] - y), min(coverage.shape[1], shape[1] - x)
+    layer[y : y + height, x : x + width] = coverage[:height, :width]
     return layer
 
 
@@ -417,23 +435,36 @@ def canvas_rgba(digit: np.ndarray, rng: np.random.Generator) -> Sample:
     return Sample(Image.fromarray(rgba, "RGBA"), "PNG")
 
 
+def _rules(shape: tuple[int, int], spacing: float, thickness: int, y_start: float, x_start: float | None = None) -> np.ndarray:
+    """Coverage (H, W) of ruled lines ``spacing`` px apart from ``y_start`` down; with ``x_start``, squared paper."""
+    height, width = shape
+    lines = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(lines)
+    for y in np.arange(y_start % spacing, height, spacing):
+        draw.line(((0, y), (width, y)), fill=255, width=thickness)
+    if x_start is not None:
+        for x in np.arange(x_start % spacing, width, spacing):
+            draw.line(((x, 0), (x, height)), fill=255, width=thickness)
+    return np.asarray(lines, dtype=np.float32) / 255
+
+
+def _pale_lines(paper: np.ndarray, lines: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Paper with printed lines in a notebook's pale blue, grey or cyan, at random strength."""
+    line_colour = np.array([(150, 185, 225), (170, 170, 175), (140, 200, 215)][int(rng.integers(3))], dtype=np.float32)
+    return _compose(paper, lines * rng.uniform(0.5, 1.0), line_colour)
+
+
 def notebook(digit: np.ndarray, rng: np.random.Generator) -> Sample:
     """Ruled or squared notebook paper: pale blue/grey lines (and a red margin) under the digit."""
     shape = _canvas_size(rng)
     height, width = shape
     paper = _paper(rng, shape, tone=(225, 252))
-    lines = Image.new("L", (width, height), 0)
-    draw = ImageDraw.Draw(lines)
     spacing = height / rng.uniform(7, 16)
     thickness = max(1, round(rng.uniform(0.6, 2.0) * height / 500))
     start = rng.uniform(0, spacing)
-    for y in np.arange(start, height, spacing):
-        draw.line(((0, y), (width, y)), fill=255, width=thickness)
-    if rng.random() < 0.3:  # squared paper
-        for x in np.arange(rng.uniform(0, spacing), width, spacing):
-            draw.line(((x, 0), (x, height)), fill=255, width=thickness)
-    line_colour = np.array([(150, 185, 225), (170, 170, 175), (140, 200, 215)][int(rng.integers(3))], dtype=np.float32)
-    paper = _compose(paper, np.asarray(lines, dtype=np.float32) / 255 * rng.uniform(0.5, 1.0), line_colour)
+    squared = rng.random() < 0.3
+    lines = _rules(shape, spacing, thickness, start, rng.uniform(0, spacing) if squared else None)
+    paper = _pale_lines(paper, lines, rng)
     box = None
     if rng.random() < 0.5:  # red margin line on the left; the digit is written right of it
         margin_x = round(width * rng.uniform(0.08, 0.15))
@@ -633,15 +664,15 @@ def _choose(source: DigitSource, count: int, seed: int) -> np.ndarray:
     return np.resize(order, count)
 
 
-def parse_styles(names: str | Sequence[str] | None) -> list[str]:
-    """Comma-separated or listed style names -> validated list; None means all styles."""
+def parse_styles(names: str | Sequence[str] | None, registry: dict[str, Callable] = STYLES) -> list[str]:
+    """Comma-separated or listed style names -> validated list; None means all styles of the registry."""
     if names is None:
-        return list(STYLES)
+        return list(registry)
     if isinstance(names, str):
         names = [name.strip() for name in names.split(",") if name.strip()]
-    unknown = [name for name in names if name not in STYLES]
+    unknown = [name for name in names if name not in registry]
     if unknown or not names:
-        raise ValueError(f"unknown style(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(STYLES)}")
+        raise ValueError(f"unknown style(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(registry)}")
     return list(names)
 
 
@@ -700,30 +731,217 @@ def read_manifest(out_dir: str | os.PathLike) -> list[dict]:
     return [{**row, "path": out / row["file"]} for row in rows]
 
 
-def number_photo(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sample:
-    """Several digits written in a row on paper (clean, lit unevenly, or ruled), with gaps between them, one photo."""
-    digit_height = rng.uniform(60, 220)
-    masks = [mask_ink(digit, digit_height * rng.uniform(0.9, 1.1), grow=int(rng.integers(-1, 3))) for digit in digits]
-    gaps = [int(rng.uniform(0.12, 0.5) * digit_height) for _ in masks[1:]]
-    if len(masks) >= 4 and rng.random() < 0.3:  # a thousands gap, as in "31 415"
-        gaps[len(masks) - 4] = int(digit_height * rng.uniform(0.8, 1.2))
-    row_width = sum(mask.shape[1] for mask in masks) + sum(gaps)
-    row_height = int(max(mask.shape[0] for mask in masks) + 0.2 * digit_height)
-    row = np.zeros((row_height, row_width), dtype=np.float32)
-    x = 0
-    for mask, gap in zip(masks, [*gaps, 0], strict=True):
-        y = int(rng.integers(0, row_height - mask.shape[0] + 1))
+# --- numbers: several digits in a row ---------------------------------------------------------------------------
+
+
+def _lay_row(
+    masks: Sequence[np.ndarray], gaps: Sequence[int | None], row_height: int, rng: np.random.Generator, overlap: int = 1
+) -> np.ndarray:
+    """Digit coverages side by side in one (row_height, W) layer, each at a random height.
+
+    ``gaps[i]`` pixels separate digit i from digit i + 1; where it is None, digit i + 1 is pushed against
+    digit i until their ink shares ``overlap`` pixel columns where they come closest (0: just adjacent),
+    a touching pair, as people write.
+    """
+    ys = [int(rng.integers(0, row_height - mask.shape[0] + 1)) for mask in masks]
+    xs = [0]
+    for index, gap in enumerate(gaps):
+        left, y_left, right, y_right = masks[index], ys[index], masks[index + 1], ys[index + 1]
+        if gap is not None:
+            xs.append(xs[-1] + left.shape[1] + gap)
+            continue
+        # Per picture row both digits have ink in: the left digit's last ink column minus the right one's first.
+        reach = []
+        for row in range(max(y_left, y_right), min(y_left + left.shape[0], y_right + right.shape[0])):
+            left_ink = np.flatnonzero(left[row - y_left] > 0.5)
+            right_ink = np.flatnonzero(right[row - y_right] > 0.5)
+            if left_ink.size and right_ink.size:
+                reach.append(left_ink[-1] - right_ink[0])
+        step = max(reach) + 1 - overlap if reach else left.shape[1]  # the closest rows just touch
+        xs.append(xs[-1] + max(1, step))
+    row = np.zeros((row_height, max(x + mask.shape[1] for x, mask in zip(xs, masks, strict=True))), dtype=np.float32)
+    for mask, y, x in zip(masks, ys, xs, strict=True):
         row[y : y + mask.shape[0], x : x + mask.shape[1]] = np.maximum(row[y : y + mask.shape[0], x : x + mask.shape[1]], mask)
-        x += mask.shape[1] + gap
+    return row
+
+
+def _row_gaps(count: int, digit_height: float, rng: np.random.Generator, spread: tuple[float, float] = (0.12, 0.5)) -> list[int | None]:
+    """Pixels between neighbouring digits, ``spread`` digit heights; sometimes a thousands gap, as in "31 415"."""
+    gaps: list[int | None] = [int(rng.uniform(*spread) * digit_height) for _ in range(count - 1)]
+    if count >= 4 and rng.random() < 0.3:
+        gaps[count - 4] = int(digit_height * rng.uniform(0.8, 1.2))
+    return gaps
+
+
+def _number_page(row_shape: tuple[int, int], rng: np.random.Generator, share: tuple[float, float] = (0.25, 0.6)) -> tuple[int, int]:
+    """A landscape picture (H, W) around a row of digits: the row fills 55-90% of the width and ``share`` of the height."""
+    row_height, row_width = row_shape
     width = int(np.clip(row_width / rng.uniform(0.55, 0.9), MIN_SIDE, 3 * MAX_SIDE))
     width = max(width, row_width + 4 * round(MARGIN * width) + 2)
-    height = int(np.clip(row_height / rng.uniform(0.25, 0.6), MIN_SIDE, width))  # a row of digits: a landscape picture
-    shape = (height, width)
-    coverage = _place(row, shape, rng)
-    ink = _dark_ink(rng) if rng.random() < 0.7 else _coloured_ink(rng)
+    height = int(np.clip(row_height / rng.uniform(*share), MIN_SIDE, width))
+    return height, max(width, row_height + 4 * round(MARGIN * height) + 2)
+
+
+def _number_sample(coverage: np.ndarray, ink: np.ndarray, rng: np.random.Generator, paper: np.ndarray | None = None) -> Sample:
+    """Ink on the paper (prepared, or plain), maybe lit unevenly, through the camera; JPEG or PNG."""
+    shape = coverage.shape
     light = _lighting(rng, shape, strength=rng.uniform(0, 0.3), shadow=rng.random() < 0.3) if rng.random() < 0.5 else None
-    image = Image.fromarray(_camera(rng, _compose(_paper(rng, shape), coverage, ink), light, rng.uniform(0, 5)))
+    paper = _paper(rng, shape) if paper is None else paper
+    image = Image.fromarray(_camera(rng, _compose(paper, coverage, ink), light, rng.uniform(0, 5)))
     return _photo_or_png(rng, image)
+
+
+def _pen_ink(rng: np.random.Generator, dark_share: float = 0.7) -> np.ndarray:
+    return _dark_ink(rng) if rng.random() < dark_share else _coloured_ink(rng)
+
+
+def number_photo(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sample:
+    """Several digits written in a row on paper (clean, or lit unevenly), with gaps between them, one photo."""
+    digit_height = rng.uniform(60, 220)
+    masks = [mask_ink(digit, digit_height * rng.uniform(0.9, 1.1), grow=int(rng.integers(-1, 3))) for digit in digits]
+    gaps = _row_gaps(len(masks), digit_height, rng)
+    row = _lay_row(masks, gaps, int(max(mask.shape[0] for mask in masks) + 0.2 * digit_height), rng)
+    shape = _number_page(row.shape, rng)
+    coverage = _place(row, shape, rng)
+    ink = _pen_ink(rng)
+    return _number_sample(coverage, ink, rng)
+
+
+def _pen_frame(shape: tuple[int, int], box: tuple[float, float, float, float], width: float, rng: np.random.Generator) -> np.ndarray:
+    """Coverage of a rectangle drawn by hand around box (top, left, bottom, right): corners a little off, strokes overshooting."""
+    top, left, bottom, right = box
+    wobble = 0.01 * (bottom - top + right - left)
+    corners = [(left, top), (right, top), (right, bottom), (left, bottom)]
+    corners = [(x + rng.uniform(-wobble, wobble), y + rng.uniform(-wobble, wobble)) for x, y in corners]
+    layer = Image.new("L", (shape[1], shape[0]), 0)
+    draw = ImageDraw.Draw(layer)
+    for start, end in zip(corners, corners[1:] + corners[:1], strict=True):
+        overshoot = rng.uniform(0, 2 * width)
+        length = max(1e-6, math.dist(start, end))
+        dx, dy = (end[0] - start[0]) / length * overshoot, (end[1] - start[1]) / length * overshoot
+        draw.line(((start[0] - dx / 2, start[1] - dy / 2), (end[0] + dx, end[1] + dy)), fill=255, width=max(1, round(width)))
+    return np.asarray(layer, dtype=np.float32) / 255
+
+
+def ruled_frame(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sample:
+    """A number on ruled notebook paper, sitting on a line that may cut through it, inside a frame drawn with the pen."""
+    digit_height = rng.uniform(50, 160)
+    masks = [mask_ink(digit, digit_height * rng.uniform(0.9, 1.1), grow=int(rng.integers(-1, 3))) for digit in digits]
+    row = _lay_row(masks, _row_gaps(len(masks), digit_height, rng), int(max(mask.shape[0] for mask in masks) + 0.1 * digit_height), rng)
+    shape = _number_page((int(row.shape[0] + 2.5 * digit_height), int(row.shape[1] + 2.5 * digit_height)), rng, share=(0.5, 0.8))
+    y, x = _spot((int(row.shape[0] + 2 * digit_height), int(row.shape[1] + 2 * digit_height)), shape, rng)
+    y, x = y + int(digit_height), x + int(digit_height)  # the frame's room around the row
+    coverage = _paste(row, shape, y, x)
+    # Rules about a digit apart, one of them near the row's foot: the digits sit on it or dip through it.
+    spacing = digit_height * rng.uniform(0.95, 1.6)
+    baseline = y + row.shape[0] - rng.uniform(0, 0.15) * digit_height
+    thickness = max(1, round(rng.uniform(0.01, 0.03) * digit_height))
+    paper = _pale_lines(_paper(rng, shape, tone=(225, 252)), _rules(shape, spacing, thickness, baseline), rng)
+    if rng.random() < 0.4:  # the red margin line, left of the number
+        margin = np.zeros(shape, dtype=np.float32)
+        margin_x = max(0, x - int(rng.uniform(1.2, 2.0) * digit_height))
+        margin[:, margin_x : margin_x + thickness] = 1
+        paper = _compose(paper, margin, np.array([220, 110, 120], dtype=np.float32))
+    pad = digit_height * rng.uniform(0.3, 0.9)
+    frame_box = (max(2, y - pad), max(2, x - pad), min(shape[0] - 3, y + row.shape[0] + pad), min(shape[1] - 3, x + row.shape[1] + pad))
+    frame = _pen_frame(shape, frame_box, rng.uniform(0.04, 0.1) * digit_height, rng)
+    return _number_sample(np.maximum(coverage, frame), _pen_ink(rng), rng, paper)
+
+
+def squared_paper(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sample:
+    """A number on squared (grid) paper, each digit about two squares tall, grid lines crossing the strokes."""
+    digit_height = rng.uniform(50, 180)
+    masks = [mask_ink(digit, digit_height * rng.uniform(0.9, 1.1), grow=int(rng.integers(-1, 3))) for digit in digits]
+    row = _lay_row(masks, _row_gaps(len(masks), digit_height, rng), int(max(mask.shape[0] for mask in masks) + 0.1 * digit_height), rng)
+    shape = _number_page(row.shape, rng)
+    y, x = _spot(row.shape, shape, rng)
+    spacing = digit_height * rng.uniform(0.4, 0.75)
+    thickness = max(1, round(rng.uniform(0.008, 0.025) * digit_height))
+    lines = _rules(shape, spacing, thickness, y + row.shape[0] - rng.uniform(0, 0.1) * digit_height, rng.uniform(0, spacing))
+    paper = _pale_lines(_paper(rng, shape, tone=(225, 252)), lines, rng)
+    return _number_sample(_paste(row, shape, y, x), _pen_ink(rng, dark_share=0.6), rng, paper)
+
+
+def form_boxes(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sample:
+    """A form field of printed boxes, one digit written in each (and maybe empty boxes left over)."""
+    digit_height = rng.uniform(45, 140)
+    box_height = round(digit_height * rng.uniform(1.25, 1.6))
+    box_width = round(digit_height * rng.uniform(0.9, 1.3))
+    spacing = 0 if rng.random() < 0.6 else round(box_width * rng.uniform(0.1, 0.4))  # boxes sharing walls, or apart
+    line = max(1, round(box_height * rng.uniform(0.015, 0.05)))
+    boxes = len(digits) + (int(rng.integers(1, 3)) if rng.random() < 0.3 else 0)
+    field_shape = (box_height + line, boxes * (box_width + spacing) - spacing + line)
+    walls = Image.new("L", (field_shape[1], field_shape[0]), 0)
+    draw = ImageDraw.Draw(walls)
+    written = np.zeros(field_shape, dtype=np.float32)
+    inner = round(0.08 * box_width) + line  # writers keep clear of the printed walls
+    for index in range(boxes):
+        left = index * (box_width + spacing)
+        draw.rectangle((left, 0, left + box_width, box_height), outline=255, width=line)
+        if index < len(digits):
+            size = (box_height - 2 * inner, box_width - 2 * inner)
+            mask = _fit(mask_ink(digits[index], digit_height * rng.uniform(0.85, 1.0), grow=int(rng.integers(-1, 3))), *size)
+            y = inner + int(rng.integers(0, size[0] - mask.shape[0] + 1))
+            x = left + inner + int(rng.integers(0, size[1] - mask.shape[1] + 1))
+            written[y : y + mask.shape[0], x : x + mask.shape[1]] = np.maximum(written[y : y + mask.shape[0], x : x + mask.shape[1]], mask)
+    shape = _number_page(field_shape, rng)
+    y, x = _spot(field_shape, shape, rng)
+    printed = np.array([(40, 40, 40), (90, 90, 95), (60, 90, 170), (200, 70, 70), (60, 140, 90)][int(rng.integers(5))], dtype=np.float32)
+    paper = _compose(_paper(rng, shape), _paste(np.asarray(walls, dtype=np.float32) / 255, shape, y, x), printed)
+    return _number_sample(_paste(written, shape, y, x), _pen_ink(rng), rng, paper)
+
+
+def _broken(coverage: np.ndarray, pen_width: float, rng: np.random.Generator) -> np.ndarray:
+    """A ballpoint that skips: short gaps (a few pen widths long) cut into the strokes, and uneven pressure."""
+    height, width = coverage.shape
+    cell = max(2.0, 3 * pen_width)
+    coarse = rng.normal(size=(int(height / cell) + 2, int(width / cell) + 2)).astype(np.float32)
+    field = np.asarray(Image.fromarray(coarse, "F").resize((width, height), Image.Resampling.BICUBIC))
+    skips = np.clip((field + rng.uniform(0.9, 1.3)) * 3, 0, 1)  # about 10-20% of the stroke length left out
+    pressure = np.clip(1 + 0.25 * _smooth_noise(rng, coverage.shape, cells=4), 0.45, 1)
+    return coverage * skips * pressure
+
+
+def broken_strokes(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sample:
+    """Thin pen strokes, 1-3% of the digit's height wide, broken where the pen skipped and faint where it was light."""
+    digit_height = rng.uniform(60, 200)
+    pen_width = max(1.2, rng.uniform(0.01, 0.03) * digit_height)
+    masks = [_broken(stroke_ink(digit, digit_height * rng.uniform(0.9, 1.1), pen_width), pen_width, rng) for digit in digits]
+    row = _lay_row(masks, _row_gaps(len(masks), digit_height, rng), int(max(mask.shape[0] for mask in masks) + 0.2 * digit_height), rng)
+    shape = _number_page(row.shape, rng)
+    return _number_sample(_place(row, shape, rng), _pen_ink(rng, dark_share=0.5), rng)
+
+
+def slanted_row(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sample:
+    """A row written uphill or downhill (4-12 degrees), digits of different heights, sometimes widely spaced."""
+    digit_height = rng.uniform(50, 180)
+    masks = [mask_ink(digit, digit_height * rng.uniform(0.75, 1.25), grow=int(rng.integers(-1, 3))) for digit in digits]
+    spread = (0.12, 0.5) if rng.random() < 0.5 else (0.5, 1.2)
+    row_height = int(max(mask.shape[0] for mask in masks) + 0.3 * digit_height)
+    row = _lay_row(masks, _row_gaps(len(masks), digit_height, rng, spread), row_height, rng)
+    row = _rotate(row, rng.uniform(4, 12) * rng.choice([-1, 1]))
+    shape = _number_page(row.shape, rng, share=(0.4, 0.75))
+    return _number_sample(_place(row, shape, rng), _pen_ink(rng), rng)
+
+
+def touching_pair(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sample:
+    """A row in which some neighbours touch: their strokes run into each other (at least one pair)."""
+    digit_height = rng.uniform(60, 200)
+    masks = [mask_ink(digit, digit_height * rng.uniform(0.9, 1.1), grow=int(rng.integers(0, 3))) for digit in digits]
+    gaps = _row_gaps(len(masks), digit_height, rng, (0.1, 0.35))
+    touching = rng.random(len(gaps)) < 0.4
+    touching[int(rng.integers(len(gaps)))] = True
+    gaps = [None if touch else gap for gap, touch in zip(gaps, touching, strict=True)]
+    row_height = int(max(mask.shape[0] for mask in masks) + 0.15 * digit_height)
+    row = _lay_row(masks, gaps, row_height, rng, overlap=max(1, round(rng.uniform(0.0, 0.03) * digit_height)))
+    shape = _number_page(row.shape, rng)
+    return _number_sample(_place(row, shape, rng), _pen_ink(rng), rng)
+
+
+NumberStyle = Callable[[Sequence[np.ndarray], np.random.Generator], Sample]
+NUMBER_STYLES: dict[str, NumberStyle] = {
+    style.__name__: style for style in (number_photo, ruled_frame, squared_paper, form_boxes, broken_strokes, slanted_row, touching_pair)
+}
 
 
 def generate_numbers(
@@ -732,8 +950,10 @@ def generate_numbers(
     seed: int = 0,
     source: DigitSource | None = None,
     lengths: tuple[int, int] = NUMBER_LENGTHS,
+    styles: str | Sequence[str] | None = None,
 ) -> list[tuple[Path, str]]:
-    """Write ``count`` images of 2-5 digit numbers and their labels.csv/.json; return (path, number string)s."""
+    """Write ``count`` images of 2-5 digit numbers (styles in turn) and their labels.csv/.json; return (path, number string)s."""
+    names = parse_styles(styles, NUMBER_STYLES)
     source = load_test_digits() if source is None else source
     images, labels = source
     out = Path(out_dir)
@@ -741,15 +961,16 @@ def generate_numbers(
     pool = _choose(source, count * lengths[1], seed + 1)
     rows = []
     for index in range(count):
+        style = names[index % len(names)]
         rng = np.random.default_rng([seed, 2, index])
         length = int(rng.integers(lengths[0], lengths[1] + 1))
         chosen = pool[index * lengths[1] : index * lengths[1] + length]
-        sample = number_photo([images[i] for i in chosen], rng)
-        path = out / f"{index:05d}_number{sample.extension}"
+        sample = NUMBER_STYLES[style]([images[i] for i in chosen], rng)
+        path = out / f"{index:05d}_{style}{sample.extension}"
         sample.save(path)
         number = "".join(str(int(labels[i])) for i in chosen)
-        rows.append({"file": path.name, "label": number, "style": "number", "source_index": ",".join(str(int(i)) for i in chosen)})
-    _write_manifest(out, rows, {"seed": seed, "count": count, "lengths": list(lengths)})
+        rows.append({"file": path.name, "label": number, "style": style, "source_index": ",".join(str(int(i)) for i in chosen)})
+    _write_manifest(out, rows, {"seed": seed, "count": count, "lengths": list(lengths), "styles": names})
     return [(out / row["file"], row["label"]) for row in rows]
 
 

@@ -88,18 +88,18 @@ def test_exif_rotated_is_upright_only_after_exif_transpose(source, tmp_path, ind
 
 def test_generate_is_deterministic_and_labelled(source, tmp_path):
     styles = ["clean_paper", "phone_photo", "canvas_rgba", "cmyk"]
-    first = realistic.generate(tmp_path / "a", 12, seed=5, styles=styles, source=source)
-    second = realistic.generate(tmp_path / "b", 12, seed=5, styles=styles, source=source)
-    other = realistic.generate(tmp_path / "c", 12, seed=6, styles=styles, source=source)
+    first = realistic.generate(tmp_path / "a", 8, seed=5, styles=styles, source=source)
+    second = realistic.generate(tmp_path / "b", 8, seed=5, styles=styles, source=source)
+    other = realistic.generate(tmp_path / "c", 4, seed=6, styles=styles, source=source)
     assert [path.read_bytes() for path, _ in first] == [path.read_bytes() for path, _ in second]
-    assert [path.read_bytes() for path, _ in first] != [path.read_bytes() for path, _ in other]
+    assert [path.read_bytes() for path, _ in first[:4]] != [path.read_bytes() for path, _ in other]
     rows = realistic.read_manifest(tmp_path / "a")
     assert [(row["path"], row["label"]) for row in rows] == first
     for index, row in enumerate(rows):
         assert row["label"] == source[1][row["source_index"]]
         assert row["style"] == styles[index % len(styles)]
         assert row["path"].exists() and row["style"] in row["file"]
-    assert (tmp_path / "a" / realistic.MANIFEST_CSV).read_text().count("\n") == 13
+    assert (tmp_path / "a" / realistic.MANIFEST_CSV).read_text().count("\n") == 9
 
 
 def test_unknown_style_is_a_value_error(source, tmp_path):
@@ -122,15 +122,55 @@ def test_thin_and_thick_pens_change_stroke_width():
     assert 18 <= middle_width(realistic.stroke_ink(digit, 200, pen_width=20)) <= 22
 
 
-def test_numbers_are_rows_of_labelled_digits(source, tmp_path):
-    numbers = realistic.generate_numbers(tmp_path, 6, seed=2, source=source)
+def test_numbers_are_rows_of_labelled_digits_in_every_style(source, tmp_path):
+    count = len(realistic.NUMBER_STYLES)
+    numbers = realistic.generate_numbers(tmp_path, count, seed=2, source=source)
     rows = realistic.read_manifest(tmp_path)
+    assert [row["style"] for row in rows] == list(realistic.NUMBER_STYLES)
     for (path, number), row in zip(numbers, rows, strict=True):
         low, high = realistic.NUMBER_LENGTHS
         assert low <= len(number) <= high
         assert number == "".join(str(source[1][int(i)]) for i in row["source_index"].split(","))
+        assert row["style"] in path.name
         with Image.open(path) as image:
             assert image.width >= image.height
+        gray = np.asarray(realistic.display_image(path).convert("L"), dtype=np.float32)
+        assert gray.max() - gray.min() > 60, path.name
+    again = realistic.generate_numbers(tmp_path / "again", 3, seed=2, source=source)
+    assert [path.read_bytes() for path, _ in again] == [path.read_bytes() for path, _ in numbers[:3]]
+    assert realistic.manifest_params(tmp_path)["styles"] == list(realistic.NUMBER_STYLES)
+
+
+def test_number_styles_can_be_chosen_and_are_checked(source, tmp_path):
+    numbers = realistic.generate_numbers(tmp_path, 2, seed=0, source=source, styles="form_boxes")
+    assert all("form_boxes" in path.name for path, _ in numbers)
+    with pytest.raises(ValueError, match="unknown style"):
+        realistic.generate_numbers(tmp_path, 2, source=source, styles="clean_paper")  # a single-digit style
+
+
+def _ink_columns(coverage: np.ndarray) -> np.ndarray:
+    return coverage.max(axis=0) > 0.5
+
+
+def test_a_touching_pair_touches_and_a_gap_separates():
+    bar = realistic.mask_ink(bar_digit(), 100)
+    width = _ink_columns(bar).sum()
+    apart = realistic._lay_row([bar, bar], [12], 120, np.random.default_rng(0))
+    assert not _ink_columns(apart).all() and _ink_columns(apart).sum() == 2 * width
+    rows = {overlap: realistic._lay_row([bar, bar], [None], 120, np.random.default_rng(0), overlap=overlap) for overlap in (0, 1, 3)}
+    for row in rows.values():
+        assert _ink_columns(row).all()  # no empty column between the two: their ink meets
+    assert rows[0].shape[1] - rows[1].shape[1] == 1 and rows[1].shape[1] - rows[3].shape[1] == 2
+    assert rows[0].shape[1] < 2 * bar.shape[1]
+
+
+def test_broken_strokes_leave_gaps_in_a_long_stroke():
+    bar = realistic.stroke_ink(bar_digit(), 400, pen_width=4)
+    broken = realistic._broken(bar, 4, np.random.default_rng(1))
+    column = broken[:, int(np.argmax(bar.sum(axis=0)))] > 0.5
+    pieces = np.count_nonzero(np.diff(column.astype(int)) == 1) + int(column[0])
+    assert pieces >= 3
+    assert broken.sum() < 0.95 * bar.sum()
 
 
 def test_bad_inputs_are_what_they_claim(source, tmp_path):
