@@ -117,16 +117,19 @@ class Health(BaseModel):
 
 
 class ErrorReply(BaseModel):
-    error: str = Field(description="one line saying what is wrong", examples=["upload: not an image file (or a format Pillow cannot read)"])
+    error: str = Field(description="one line saying what is wrong")
 
 
 ERROR_RESPONSES = {
-    400: {"model": ErrorReply, "description": "not a readable image, too large in pixels, or a malformed request"},
-    411: {"model": ErrorReply, "description": "no Content-Length (chunked uploads are refused)"},
-    408: {"model": ErrorReply, "description": f"the body did not arrive within {BODY_TIMEOUT_SECONDS:g} s"},
-    413: {"model": ErrorReply, "description": f"body over {MAX_UPLOAD_BYTES // 2**20} MB; refused before it is read"},
-    422: {"model": ErrorReply, "description": "a readable image with no digit in it"},
-    500: {"model": ErrorReply, "description": "the model failed"},
+    status: {"model": ErrorReply, "description": description, "content": {"application/json": {"example": {"error": example}}}}
+    for status, description, example in [
+        (400, "unreadable image, too many pixels, or a malformed request", "upload: not an image file (or a format Pillow cannot read)"),
+        (408, f"the body did not arrive within {BODY_TIMEOUT_SECONDS:g} s", f"the body did not arrive within {BODY_TIMEOUT_SECONDS:g} s"),
+        (411, "no Content-Length (chunked uploads are refused)", "send the image with a Content-Length header"),
+        (413, f"body over {MAX_UPLOAD_BYTES // 2**20} MB; refused before it is read", "image is 12,000,000 bytes; the limit is ..."),
+        (422, "a readable image with no digit in it", "no digit found"),
+        (500, "the model failed", "prediction failed (RuntimeError: ...)"),
+    ]
 }
 # The body is read by the route itself (to refuse oversized uploads before reading them), so its
 # schema is declared here rather than inferred from parameters.

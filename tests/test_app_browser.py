@@ -1,4 +1,5 @@
-"""End-to-end test of the draw-a-digit page in a real headless Chromium (Debian's package), driven by Playwright.
+"""End-to-end test of the draw-a-digit page in a real headless Chromium (Debian's package), driven by Playwright:
+drawing, uploading, and the camera mode on Chromium's fake camera fed from a video of a written digit.
 
 Skips when Playwright, /usr/bin/chromium or the shipped model is missing. Screenshots go to tests/artifacts/.
 """
@@ -6,12 +7,14 @@ Skips when Playwright, /usr/bin/chromium or the shipped model is missing. Screen
 from __future__ import annotations
 
 import io
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from test_app import serving  # the endpoint tests' server fixture helper (tests/ is on sys.path under pytest)
+from test_app import FakePredictor, serving  # the endpoint tests' helpers (tests/ is on sys.path under pytest)
 
 from inference import DEFAULT_TFLITE_PATH, load_predictor
 
@@ -37,6 +40,18 @@ STROKES = {
     7: [[(0.25, 0.2), (0.75, 0.2), (0.45, 0.85)]],
 }
 
+# The fake camera's picture: a 4 written on grey paper in the middle (inside the page's guide box, the
+# central half of the shorter side), and a 1 near the left edge that the box must leave out.
+CAMERA_WIDTH, CAMERA_HEIGHT = 640, 480
+CAMERA_FRAMES = 4  # Chromium loops the file; the frames differ only in their paper noise
+CAMERA_DIGIT = 4
+CAMERA_STROKES = [
+    [(350, 150), (270, 275), (390, 275)],  # the open 4's slanted stroke and bar
+    [(360, 190), (360, 335)],  # its upright
+    [(60, 160), (62, 330)],  # the 1 outside the guide box
+]
+ANSWERS_WAIT_SECONDS = 3.0
+
 pytestmark = [
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
     pytest.mark.skipif(not DEFAULT_TFLITE_PATH.exists(), reason=f"no shipped model at {DEFAULT_TFLITE_PATH}; run train.py"),
@@ -50,13 +65,19 @@ def base_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
+    # One Playwright per module: a second sync_playwright() cannot start while the first runs.
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
+        yield playwright
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    try:
+        yield browser
+    finally:
+        browser.close()
 
 
 class PageWatch:
@@ -178,6 +199,137 @@ def test_phone_sized_screen(browser, base_url):
         watch.draw(7)
         assert watch.settled_digit() == "7"
         watch.screenshot("app_phone_7.png")
+        watch.check_clean()
+    finally:
+        watch.close()
+
+
+# --- camera mode --------------------------------------------------------------------------------------------
+
+
+def write_y4m(path: Path) -> Path:
+    """A short 4:2:0 Y4M video (the format Chromium's fake camera reads) of CAMERA_STROKES on noisy grey paper."""
+    rng = np.random.default_rng(0)
+    paper = Image.new("L", (CAMERA_WIDTH, CAMERA_HEIGHT), 190)
+    pen = ImageDraw.Draw(paper)
+    for stroke in CAMERA_STROKES:
+        pen.line(stroke, fill=45, width=16, joint="curve")
+    # Lighting that falls off towards one corner, as under a desk lamp.
+    gradient = np.linspace(0, -30, CAMERA_WIDTH)[np.newaxis, :] + np.linspace(0, -20, CAMERA_HEIGHT)[:, np.newaxis]
+    base = np.asarray(paper, np.float64) + gradient
+    chroma = np.full((CAMERA_HEIGHT // 2) * (CAMERA_WIDTH // 2), 128, np.uint8).tobytes()  # grey: no colour
+    with path.open("wb") as video:
+        video.write(f"YUV4MPEG2 W{CAMERA_WIDTH} H{CAMERA_HEIGHT} F10:1 Ip A1:1 C420jpeg\n".encode())
+        for _ in range(CAMERA_FRAMES):
+            luma = np.clip(base + rng.normal(0, 4, base.shape), 0, 255).astype(np.uint8)
+            video.write(b"FRAME\n" + luma.tobytes() + chroma + chroma)
+    return path
+
+
+@pytest.fixture(scope="module")
+def camera_browser(playwright, tmp_path_factory):
+    """Chromium whose camera is the Y4M video above; camera permission is granted without asking."""
+    video = write_y4m(tmp_path_factory.mktemp("camera") / "digit.y4m")
+    args = CHROMIUM_ARGS + [
+        "--use-fake-device-for-media-stream",
+        "--use-fake-ui-for-media-stream",
+        f"--use-file-for-fake-video-capture={video}",
+    ]
+    browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=args)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+def camera_answers(page) -> int:
+    return int(page.evaluate("document.body.dataset.cameraAnswers || '0'"))
+
+
+def test_camera_reads_the_digit_in_the_guide_box_and_freezes(camera_browser, base_url):
+    watch = PageWatch(camera_browser, base_url, DESKTOP)
+    try:
+        page = watch.page
+        page.click("#camera-toggle")
+        page.wait_for_selector('body[data-camera="live"]', state="attached")
+        assert page.locator("#video").is_visible() and not page.locator("#canvas").is_visible()
+        page.wait_for_function(f"document.querySelector('#digit').dataset.digit === '{CAMERA_DIGIT}'")
+        assert page.locator("#preprocessed").get_attribute("src").startswith("data:image/png;base64,")
+        assert page.locator("#bars li.top .label").inner_text() == str(CAMERA_DIGIT)
+
+        # A few predictions a second while live (at most one in flight, so a slow server sets the pace).
+        before = camera_answers(page)
+        time.sleep(ANSWERS_WAIT_SECONDS)
+        live_rate = (camera_answers(page) - before) / ANSWERS_WAIT_SECONDS
+        assert live_rate >= 1, f"only {live_rate:.1f} predictions a second"
+        assert page.locator("#digit").inner_text() == str(CAMERA_DIGIT)
+
+        # Freeze: the picture stops and no more predictions are asked for; the answer stays on screen.
+        page.click("#freeze")
+        page.wait_for_selector('body[data-camera="frozen"]', state="attached")
+        page.wait_for_selector('body[data-busy="false"]', state="attached")
+        frozen_at = camera_answers(page)
+        time.sleep(1.0)
+        assert camera_answers(page) == frozen_at
+        assert page.evaluate("document.querySelector('#video').paused")
+        assert page.locator("#freeze").inner_text() == "Resume"
+        assert page.locator("#digit").inner_text() == str(CAMERA_DIGIT)
+        watch.screenshot("app_camera_frozen.png")
+
+        page.click("#freeze")
+        page.wait_for_selector('body[data-camera="live"]', state="attached")
+        page.wait_for_function(f"Number(document.body.dataset.cameraAnswers) > {frozen_at}")
+
+        # Stopping the camera brings the (empty) canvas back.
+        page.click("#camera-toggle")
+        page.wait_for_selector('body[data-camera="off"]', state="attached")
+        assert page.locator("#canvas").is_visible() and not page.locator("#video").is_visible()
+        assert watch.settled_digit() == "?"
+        watch.check_clean()
+    finally:
+        watch.close()
+
+
+def test_camera_without_a_camera_says_so(browser, base_url):
+    """The plain browser has no fake camera and headless Chromium has no real one: a message, not a crash."""
+    watch = PageWatch(browser, base_url, DESKTOP)
+    try:
+        page = watch.page
+        page.click("#camera-toggle")
+        page.wait_for_selector('body[data-camera="off"]', state="attached")
+        page.wait_for_function("document.querySelector('#status').textContent.includes('camera')")
+        assert page.locator("#canvas").is_visible()
+        watch.check_clean()
+    finally:
+        watch.close()
+
+
+def test_not_a_digit_answer_is_shown_as_such(browser):
+    with serving(FakePredictor(not_digit_images=(0,))) as server:
+        watch = PageWatch(browser, server.url.rstrip("/"), DESKTOP)
+        try:
+            watch.draw(7)
+            watch.settled_digit()
+            assert watch.page.locator("#digit").get_attribute("data-digit") == "none"
+            assert "Not a digit" in watch.page.locator("#confidence").inner_text()
+            assert watch.page.locator("#bars li.top").count() == 0
+            watch.check_clean()
+        finally:
+            watch.close()
+
+
+def test_api_docs_render_offline(browser, base_url):
+    """Swagger UI at /docs, from this server's own files, under the page's Content-Security-Policy."""
+    pytest.importorskip("fastapi_offline", reason="fastapi-offline (Swagger UI's files) is not installed")
+    watch = PageWatch(browser, base_url, DESKTOP)
+    try:
+        page = watch.page
+        page.goto(base_url + "/docs")
+        page.wait_for_selector("#operations-default-predict_predict_post")
+        assert page.locator(".opblock-summary-path", has_text="/health").count() == 1
+        page.click("#operations-default-predict_predict_post .opblock-summary")
+        page.wait_for_selector("text=multipart/form-data", state="attached")
+        watch.screenshot("app_docs.png")
         watch.check_clean()
     finally:
         watch.close()
