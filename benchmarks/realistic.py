@@ -842,8 +842,13 @@ def ruled_frame(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sampl
         margin_x = max(0, x - int(rng.uniform(1.2, 2.0) * digit_height))
         margin[:, margin_x : margin_x + thickness] = 1
         paper = _compose(paper, margin, np.array([220, 110, 120], dtype=np.float32))
-    pad = digit_height * rng.uniform(0.3, 0.9)
-    frame_box = (max(2, y - pad), max(2, x - pad), min(shape[0] - 3, y + row.shape[0] + pad), min(shape[1] - 3, x + row.shape[1] + pad))
+    if rng.random() < 0.5:  # a box drawn around the answer
+        pad = digit_height * rng.uniform(0.3, 0.9)
+        frame_box = (y - pad, x - pad, y + row.shape[0] + pad, x + row.shape[1] + pad)
+    else:  # a frame around the page
+        inset = rng.uniform(0.02, 0.06) * min(shape)
+        frame_box = (inset, inset, shape[0] - inset, shape[1] - inset)
+    frame_box = (max(2, frame_box[0]), max(2, frame_box[1]), min(shape[0] - 3, frame_box[2]), min(shape[1] - 3, frame_box[3]))
     frame = _pen_frame(shape, frame_box, rng.uniform(0.04, 0.1) * digit_height, rng)
     return _number_sample(np.maximum(coverage, frame), _pen_ink(rng), rng, paper)
 
@@ -925,12 +930,12 @@ def slanted_row(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sampl
 
 
 def touching_pair(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sample:
-    """A row in which some neighbours touch: their strokes run into each other (at least one pair)."""
+    """A row in which a pair of neighbours (sometimes more) touch: their strokes run into each other."""
     digit_height = rng.uniform(60, 200)
     masks = [mask_ink(digit, digit_height * rng.uniform(0.9, 1.1), grow=int(rng.integers(0, 3))) for digit in digits]
     gaps = _row_gaps(len(masks), digit_height, rng, (0.1, 0.35))
-    touching = rng.random(len(gaps)) < 0.4
-    touching[int(rng.integers(len(gaps)))] = True
+    touching = rng.random(len(gaps)) < 0.2
+    touching[int(rng.integers(len(gaps)))] = True  # at least one pair
     gaps = [None if touch else gap for gap, touch in zip(gaps, touching, strict=True)]
     row_height = int(max(mask.shape[0] for mask in masks) + 0.15 * digit_height)
     row = _lay_row(masks, gaps, row_height, rng, overlap=max(1, round(rng.uniform(0.0, 0.03) * digit_height)))
