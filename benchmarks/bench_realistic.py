@@ -1,9 +1,10 @@
 """Accuracy of evaluate.py on realistic digit images (benchmarks/realistic.py), through the full CLI.
 
 Renders MNIST test digits the way people's own images look, runs ``evaluate.main([... "--json"])`` once
-over all of them, and prints accuracy overall and per style, the --number reading accuracy on multi-digit
-images, and what happened to each bad input. Failures go to a contact sheet in benchmarks/out/ so a person
-can look at them (with the 28x28 the model saw, given --save-preprocessed).
+over all of them, and prints accuracy overall and per style, the --number exact-read share on multi-digit
+images per number style (plain rows, ruled paper in a frame, squared paper, form boxes, broken strokes,
+slanted rows, touching pairs), and what happened to each bad input. Failures go to a contact sheet in
+benchmarks/out/ so a person can look at them (with the 28x28 the model saw, given --save-preprocessed).
 
   python benchmarks/bench_realistic.py                       # 2000 images, all styles
   python benchmarks/bench_realistic.py --count 200 --styles phone_photo,canvas_rgba --keep /tmp/set
@@ -30,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import realistic  # noqa: E402  (needs the project root on sys.path first)
+from cli import HelpFormatter  # noqa: E402
 
 OUT_DIR = ROOT / "benchmarks" / "out"
 DEFAULT_COUNT = 2000  # single-digit images, styles in turn: 100 per style
@@ -164,7 +166,7 @@ def _git_commit() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help="single-digit images to render (styles in turn)")
     parser.add_argument("--numbers", type=int, default=DEFAULT_NUMBERS, help="multi-digit number images for --number (0: skip)")
     parser.add_argument("--seed", type=int, default=0, help="seed for the digits drawn and every random choice of the styles")
