@@ -114,7 +114,10 @@ def _read_idx_folder(folder: Path) -> dict[str, np.ndarray]:
 
 
 def _keras_download() -> dict[str, np.ndarray]:
-    import keras  # imported late: TensorFlow takes seconds to load and most paths never need it
+    from inference import import_tensorflow_quietly
+
+    import_tensorflow_quietly()  # imported late: TensorFlow takes seconds to load and most paths never need it
+    import keras
 
     try:
         (x_train, y_train), (x_test, y_test) = keras.datasets.mnist.load_data()

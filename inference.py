@@ -75,6 +75,56 @@ def interpret(row: np.ndarray) -> Answer:
     return Answer(best, float(digits[best]), digits, not_digit)
 
 
+def predicted_labels(probabilities: np.ndarray) -> np.ndarray:
+    """int64 (N,) answers for (N, 10 or 11) probabilities, ``interpret``'s rule: NOT_A_DIGIT (10) or the likeliest digit."""
+    probabilities = np.asarray(probabilities)
+    labels = probabilities[:, :NUM_DIGITS].argmax(axis=1)
+    if probabilities.shape[1] > NUM_DIGITS:
+        labels = np.where(probabilities[:, NOT_A_DIGIT] >= NOT_DIGIT_THRESHOLD, NOT_A_DIGIT, labels)
+    return labels
+
+
+# What TensorFlow's native code prints on every start; anything else it prints is shown.
+TENSORFLOW_NOISE = (
+    "All log messages before absl::InitializeLog()",
+    "oneDNN custom operations are on",
+    "cudart_stub",
+    "Could not find cuda drivers",
+    "Unable to register cu",
+    "computation placer already registered",
+    "TF-TRT Warning",
+    "This TensorFlow binary is optimized",
+    "To enable the following instructions",
+    "failed call to cuInit",
+)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras with their native start-up notices kept off the console.
+
+    TF_CPP_MIN_LOG_LEVEL no longer silences absl's pre-initialization notices (TensorFlow 2.21), so
+    file descriptor 2 goes to a temporary file during the import; lines that are not known noise are
+    printed afterwards, so real errors still show.
+    """
+    import tempfile
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            for line in captured.read().decode(errors="replace").splitlines():
+                if line.strip() and not any(noise in line for noise in TENSORFLOW_NOISE):
+                    print(line, file=sys.stderr)
+
+
 class ModelError(Exception):
     """The model could not be loaded; the message is one line for users."""
 
@@ -129,7 +179,7 @@ class KerasPredictor(Predictor):
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # keep TensorFlow's start-up chatter off the terminal
+        import_tensorflow_quietly()
         import keras
 
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from data import NUM_CLASSES
+from inference import predicted_labels
 
 EPSILON = 1e-7  # Keras clips probabilities to this before taking the log; so do we
 
@@ -36,8 +37,11 @@ def per_class_report(matrix: np.ndarray) -> dict[str, dict[str, float]]:
 
 
 def summarize(labels: np.ndarray, probabilities: np.ndarray) -> dict:
-    """Accuracy, crossentropy loss, per-class report and confusion matrix for (N,) labels and (N, C) probabilities."""
-    predictions = probabilities.argmax(axis=1)
+    """Accuracy, crossentropy loss, per-class report and confusion matrix for (N,) labels and (N, C) probabilities.
+
+    Answers follow inference.predicted_labels, so a digit turned away as "not a digit" counts as wrong.
+    """
+    predictions = predicted_labels(probabilities)
     picked = np.clip(probabilities[np.arange(len(labels)), labels], EPSILON, 1.0)
     matrix = confusion_matrix(labels, predictions, probabilities.shape[1])
     return {

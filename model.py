@@ -27,7 +27,7 @@ def compile_model(model: keras.Model, learning_rate: float | keras.optimizers.sc
     return model
 
 
-def build_seed(learning_rate: float = DEFAULT_LEARNING_RATE) -> keras.Model:
+def build_seed(learning_rate: float = DEFAULT_LEARNING_RATE, num_classes: int = NUM_CLASSES) -> keras.Model:
     """The classic reference CNN, layer for layer."""
     model = keras.Sequential(
         [
@@ -41,7 +41,7 @@ def build_seed(learning_rate: float = DEFAULT_LEARNING_RATE) -> keras.Model:
             layers.Flatten(),
             layers.Dense(256, activation="relu"),
             layers.Dropout(0.5),
-            layers.Dense(NUM_CLASSES, activation="softmax"),
+            layers.Dense(num_classes, activation="softmax"),
         ],
         name="seed",
     )
@@ -55,7 +55,9 @@ def _conv_block(x, filters: int, kernel_size: int = 3, strides: int = 1, padding
     return layers.ReLU()(x)
 
 
-def build_default(learning_rate: float = DEFAULT_LEARNING_RATE, filters: tuple[int, int, int] = (32, 48, 96)) -> keras.Model:
+def build_default(
+    learning_rate: float = DEFAULT_LEARNING_RATE, num_classes: int = NUM_CLASSES, filters: tuple[int, int, int] = (32, 48, 96)
+) -> keras.Model:
     """A stronger CNN of the same family: BatchNorm after every conv, two pooling stages, dropout.
 
     Sized for a 2-core CPU: one wide 5x5 conv at full resolution (cheap on a single input
@@ -74,15 +76,19 @@ def build_default(learning_rate: float = DEFAULT_LEARNING_RATE, filters: tuple[i
     x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM)(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(0.4)(x)
-    outputs = layers.Dense(NUM_CLASSES, activation="softmax")(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
     return compile_model(keras.Model(inputs, outputs, name="default"), learning_rate)
 
 
 BUILDERS: dict[str, Callable[..., keras.Model]] = {"default": build_default, "seed": build_seed}
 
 
-def build_model(arch: str, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = DEFAULT_LEARNING_RATE) -> keras.Model:
-    """Return the compiled model named ``arch`` ('default' or 'seed')."""
+def build_model(
+    arch: str,
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = DEFAULT_LEARNING_RATE,
+    num_classes: int = NUM_CLASSES,
+) -> keras.Model:
+    """Return the compiled model named ``arch`` ('default' or 'seed') with ``num_classes`` outputs (11: "not a digit" too)."""
     if arch not in BUILDERS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(BUILDERS)}")
-    return BUILDERS[arch](learning_rate=learning_rate)
+    return BUILDERS[arch](learning_rate=learning_rate, num_classes=num_classes)

@@ -15,9 +15,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from atomic import atomic_path  # noqa: E402
+from inference import NOT_A_DIGIT, predicted_labels  # noqa: E402
 
 DPI = 110
 GRID_COLUMNS = 8
+
+
+def _name(label: int) -> str:
+    return "not a digit" if label == NOT_A_DIGIT else str(label)
 
 
 def _save(fig, path: str | os.PathLike) -> Path:
@@ -60,8 +65,9 @@ def plot_confusion_matrix(matrix: np.ndarray, path: str | os.PathLike, title: st
             if count:
                 colour = "white" if np.log1p(count) > threshold else "black"
                 axis.text(predicted, true, str(count), ha="center", va="center", color=colour, fontsize=8)
-    axis.set_xticks(range(size))
-    axis.set_yticks(range(size))
+    tick_labels = ["none" if label == NOT_A_DIGIT else str(label) for label in range(size)]
+    axis.set_xticks(range(size), tick_labels)
+    axis.set_yticks(range(size), tick_labels)
     axis.set_xlabel("predicted digit")
     axis.set_ylabel("true digit")
     accuracy = np.trace(matrix) / max(matrix.sum(), 1)
@@ -87,10 +93,10 @@ def plot_worst_mistakes(
     images: np.ndarray, labels: np.ndarray, probabilities: np.ndarray, path: str | os.PathLike, count: int = 32
 ) -> Path:
     """The misclassified images the model was most confident about, with true, predicted and confidence."""
-    predictions = probabilities.argmax(axis=1)
+    predictions = predicted_labels(probabilities)
     wrong = np.flatnonzero(predictions != labels)
     worst = wrong[np.argsort(-probabilities[wrong, predictions[wrong]])][:count]
-    captions = [f"true {labels[i]}, pred {predictions[i]}\n{probabilities[i, predictions[i]]:.1%}" for i in worst]
+    captions = [f"true {labels[i]}, pred {_name(predictions[i])}\n{probabilities[i, predictions[i]]:.1%}" for i in worst]
     title = f"Most confident mistakes ({len(wrong)} wrong of {len(labels)})"
     return _image_grid(images[worst], captions, ["red"] * len(worst), title, path)
 
@@ -100,7 +106,7 @@ def plot_sample_predictions(
 ) -> Path:
     """A random sample of images with their predicted digit and confidence; mistakes in red."""
     chosen = np.random.default_rng(seed).choice(len(labels), size=min(count, len(labels)), replace=False)
-    predictions = probabilities.argmax(axis=1)
-    captions = [f"pred {predictions[i]} ({probabilities[i, predictions[i]]:.1%})\ntrue {labels[i]}" for i in chosen]
+    predictions = predicted_labels(probabilities)
+    captions = [f"pred {_name(predictions[i])} ({probabilities[i, predictions[i]]:.1%})\ntrue {_name(labels[i])}" for i in chosen]
     colours = ["green" if predictions[i] == labels[i] else "red" for i in chosen]
     return _image_grid(images[chosen], captions, colours, "Sample test predictions", path)

@@ -1,13 +1,20 @@
 """Train a CNN on MNIST and save the model, its TFLite export, metrics and plots.
 
+The default recipe also teaches the model an 11th answer, "not a digit", from synthetic letters,
+symbols and doodles (negatives.py), and augments every epoch so that MNIST looks like what
+preprocess.py makes of people's photos and drawings (augment.py).
+
 The test set is touched once, after training, for the final report: validation comes from
-the training set and the model kept is always the last epoch's.
+the training set and the model kept is always the last epoch's. A short run (--limit, fewer
+epochs than the recipe) goes to runs/ unless --out-dir says otherwise, so it never replaces the
+shipped model by accident.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import json
 import math
 import os
 import platform
@@ -17,19 +24,21 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow's C++ start-up notices are noise here
+import numpy as np
 
-import numpy as np  # noqa: E402
+import data
+import metrics
+import plots
+from atomic import atomic_path, write_json
+from cli import HelpFormatter
+from inference import MODEL_DIR, MODEL_NAME, NOT_A_DIGIT, ModelError, import_tensorflow_quietly, load_predictor, predicted_labels
 
-import data  # noqa: E402
-import metrics  # noqa: E402
-import plots  # noqa: E402
-from atomic import atomic_path, write_json  # noqa: E402
-from cli import HelpFormatter  # noqa: E402
-from inference import MODEL_DIR, MODEL_NAME, ModelError, load_predictor  # noqa: E402
+ROOT = Path(__file__).resolve().parent
+RUNS_DIR = ROOT / "runs"  # where short runs go by default: never the shipped model's folder
 
 
 @dataclass(frozen=True)
@@ -40,30 +49,29 @@ class Recipe:
     batch_size: int
     learning_rate: float  # Adam's (peak) learning rate
     validation_split: float  # fraction of the training set held out for validation
-    augment: bool  # random rotation / shift / zoom of the training images
+    augment: bool  # warp, re-render and break the training images each epoch (augment.py)
     schedule: bool  # one-cycle learning rate (warm up, then cosine decay to zero)
+    not_digits: float  # synthetic "not a digit" images per training digit; 0 gives a 10-output model
 
 
 # Keys are model.py's architecture names (not imported from there: it loads TensorFlow, and --help should be instant).
 RECIPES = {
     # Our stronger CNN. A small validation slice only for monitoring: the model kept is
     # always the last epoch's, so every image not held out goes to training.
-    "default": Recipe(epochs=12, batch_size=128, learning_rate=3e-3, validation_split=0.08, augment=True, schedule=True),
+    "default": Recipe(epochs=12, batch_size=128, learning_rate=3e-3, validation_split=0.08, augment=True, schedule=True, not_digits=0.15),
     # The classic reference, trained as it always was: no augmentation, constant learning rate.
-    "seed": Recipe(epochs=10, batch_size=60, learning_rate=1e-3, validation_split=0.3, augment=False, schedule=False),
+    "seed": Recipe(epochs=10, batch_size=60, learning_rate=1e-3, validation_split=0.3, augment=False, schedule=False, not_digits=0.0),
 }
 DEFAULT_ARCH = "default"
 DEFAULT_SEED = 42
 TFLITE_TOLERANCE = 1e-4  # largest allowed |keras - tflite| probability difference
 TFLITE_CHECK_IMAGES = 1000  # test images used to compare the two exports
-# Augmentation ranges for the default recipe: MNIST digits are already centred and upright,
-# so only small perturbations keep the labels true.
-MAX_ROTATION_DEGREES = 10.0
-MAX_SHIFT_PIXELS = 2.5
-MAX_ZOOM = 0.1  # scale in [1 - MAX_ZOOM, 1 + MAX_ZOOM]
+CALIBRATION_SEED = 12345  # the fixed augmentation of the validation images that the temperature is fitted on
+TEMPERATURES = np.geomspace(0.5, 5.0, 200)  # candidates for temperature scaling
+BATCHNORM_IMAGES = 4096  # training images whose statistics the BatchNorm layers keep after training
 WARMUP_FRACTION = 0.15  # share of the steps spent warming the learning rate up (one-cycle)
 WARMUP_START_FACTOR = 0.1  # warm-up starts at this fraction of the peak learning rate
-VERSIONED_PACKAGES = ("tensorflow", "keras", "numpy", "matplotlib", "pillow", "ai-edge-litert")
+VERSIONED_PACKAGES = ("tensorflow", "keras", "numpy", "matplotlib", "pillow", "ai-edge-litert", "opencv-python-headless")
 
 
 def _recipe_help(field: str) -> str:
@@ -84,13 +92,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--augment",
         action=argparse.BooleanOptionalAction,
-        help=f"random rotation, shift and zoom of training images ({_recipe_help('augment')})",
+        help=f"warp, re-render and break training images each epoch ({_recipe_help('augment')})",
+    )
+    parser.add_argument(
+        "--not-digits",
+        type=_non_negative_float,
+        help=f"synthetic not-a-digit images per training digit; 0: a 10-output model ({_recipe_help('not_digits')})",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed for weights, shuffling and augmentation")
     parser.add_argument(
         "--data", help=f"MNIST .npz or folder of IDX files (default: ${data.ENV_VAR}, then {data.KERAS_CACHE}, then download)"
     )
-    parser.add_argument("--out-dir", type=Path, default=MODEL_DIR, help="where the model, metrics and plots go")
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        help=f"where the model, metrics and plots go (default: {portable_path(MODEL_DIR)}/ for a full run, "
+        f"{portable_path(RUNS_DIR)}/quick/ for a short one)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace a model in --out-dir even when it scored better than this run")
+    parser.add_argument("--tensorboard", type=Path, metavar="DIR", help="also write Keras TensorBoard logs here")
     parser.add_argument("--limit", type=_positive_int, help="train on only the first N training images (smoke runs)")
     parser.add_argument("--deterministic", action="store_true", help="bit-reproducible run (deterministic ops; slower)")
     return parser
@@ -110,6 +130,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
 def _fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value < 1:
@@ -121,12 +148,22 @@ def resolve_config(args: argparse.Namespace) -> dict:
     """Fill the options left unset from the architecture's recipe; return the run's full config."""
     recipe = RECIPES[args.arch]
     config = dict(vars(args))
-    for field in ("epochs", "batch_size", "learning_rate", "validation_split", "augment"):
+    for field in ("epochs", "batch_size", "learning_rate", "validation_split", "augment", "not_digits"):
         if config[field] is None:
             config[field] = getattr(recipe, field)
     config["schedule"] = recipe.schedule
-    config["out_dir"] = str(args.out_dir)
+    config["short_run"] = bool(args.limit) or config["epochs"] < recipe.epochs
+    if args.out_dir is None:
+        config["out_dir"] = RUNS_DIR / "quick" if config["short_run"] else MODEL_DIR
+    for key in ("out_dir", "data", "tensorboard"):
+        if config[key] is not None:
+            config[key] = portable_path(config[key])
     return config
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """``path`` relative to the project (``models``, ``../shared/data/mnist.npz``), as a record should hold it."""
+    return os.path.relpath(Path(path).expanduser().resolve(), ROOT)
 
 
 def split_validation(x: np.ndarray, y: np.ndarray, fraction: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -140,57 +177,117 @@ def split_validation(x: np.ndarray, y: np.ndarray, fraction: float) -> tuple[np.
     return x[:cut], y[:cut], x[cut:], y[cut:]
 
 
-def random_affine(images, seed, max_rotation_degrees: float, max_shift: float, max_zoom: float):
-    """Rotate, zoom and shift each image of a float32 (B, H, W, 1) batch by one bilinear warp.
+def as_uint8(images: np.ndarray) -> np.ndarray:
+    """float32 (N, 28, 28, 1) in [0, 1] -> uint8 (N, 28, 28), MNIST's own storage (lossless for MNIST)."""
+    return np.round(images[..., 0] * 255).astype(np.uint8)
 
-    One projective transform per image costs far less on a CPU than three Keras augmentation layers;
-    ``seed`` is a (2,) int tensor, so the same seed gives the same augmentation.
+
+def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, augment: bool, seed: int, epochs: int):
+    """Batches of a fresh shuffle (and augmentation) every epoch, the next epoch's prepared while this one trains.
+
+    ``x`` is uint8 (N, 28, 28). Each epoch's order and augmentation come from (seed, epoch), so runs repeat exactly.
     """
-    import tensorflow as tf
+    import keras
 
-    batch = tf.shape(images)[0]
-    height, width = images.shape[1], images.shape[2]
-    seeds = tf.random.experimental.stateless_split(seed, num=4)
-    angle = tf.random.stateless_uniform([batch], seeds[0], -1.0, 1.0) * (max_rotation_degrees * math.pi / 180)
-    scale = 1.0 + tf.random.stateless_uniform([batch], seeds[1], -max_zoom, max_zoom)
-    shift_x = tf.random.stateless_uniform([batch], seeds[2], -max_shift, max_shift)
-    shift_y = tf.random.stateless_uniform([batch], seeds[3], -max_shift, max_shift)
-    # The transform maps each output pixel back to the input: input = A (output - centre) + centre - shift.
-    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
-    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
-    a0, a1, b0, b1 = cos, -sin, sin, cos
-    a2 = centre_x - a0 * centre_x - a1 * centre_y - shift_x
-    b2 = centre_y - b0 * centre_x - b1 * centre_y - shift_y
-    zeros = tf.zeros_like(angle)
-    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    return tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
-        output_shape=[height, width],
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
+    import augment as augmentation
+
+    class EpochBatches(keras.utils.PyDataset):
+        def __init__(self) -> None:
+            super().__init__()
+            self.epoch = 0
+            self.pool = ThreadPoolExecutor(max_workers=1)
+            self.current = self._make(0)
+            self.upcoming = self.pool.submit(self._make, 1) if epochs > 1 else None
+
+        def _make(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
+            rng = np.random.default_rng([seed, epoch])
+            order = rng.permutation(len(x))
+            images = augmentation.augment(x[order], rng) if augment else x[order]
+            return images, y[order]
+
+        def __len__(self) -> int:
+            return math.ceil(len(x) / batch_size)
+
+        def __getitem__(self, index: int):
+            images, labels = self.current
+            batch = slice(index * batch_size, (index + 1) * batch_size)
+            return data.normalize(images[batch]), labels[batch]
+
+        def on_epoch_end(self) -> None:
+            self.epoch += 1
+            if self.upcoming is not None:
+                self.current = self.upcoming.result()
+                self.upcoming = self.pool.submit(self._make, self.epoch + 1) if self.epoch + 1 < epochs else None
+
+    return EpochBatches()
 
 
-def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, augment: bool, seed: int):
-    """Shuffled (and, for the default recipe, augmented) batches, reshuffled every epoch."""
-    import tensorflow as tf
+def make_epoch_clock(epochs: int):
+    """A Keras callback that times each epoch and prints how long the whole run has left."""
+    import keras
 
-    dataset = tf.data.Dataset.from_tensor_slices((x, y))
-    dataset = dataset.shuffle(len(x), seed=seed, reshuffle_each_iteration=True).batch(batch_size)
-    if augment:
-        # A seed stream that differs every epoch but is fixed by --seed, for reproducible runs.
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip(dataset, seeds).map(
-            lambda batch, pair: (
-                random_affine(batch[0], pair, MAX_ROTATION_DEGREES, MAX_SHIFT_PIXELS, MAX_ZOOM),
-                batch[1],
-            ),
-            num_parallel_calls=tf.data.AUTOTUNE,
-            deterministic=True,
-        )
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    class EpochClock(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seconds: list[float] = []
+
+        def on_epoch_begin(self, epoch, logs=None) -> None:
+            self.began = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None) -> None:
+            self.seconds.append(time.perf_counter() - self.began)
+            left = (epochs - len(self.seconds)) * float(np.mean(self.seconds))
+            if left > 0:
+                finish = time.strftime("%H:%M", time.localtime(time.time() + left))
+                took = self.seconds[-1]
+                print(f"epoch {len(self.seconds)}/{epochs} took {took:.0f} s; about {_duration(left)} left (done around {finish})")
+
+    return EpochClock()
+
+
+def _duration(seconds: float) -> str:
+    minutes, seconds = divmod(round(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def recompute_batchnorm(model, images: np.ndarray) -> None:
+    """Set every BatchNorm layer's statistics to those of ``images`` under the final weights.
+
+    The moving averages lag behind the weights: after a short run (a smoke test's 15 steps) they still
+    describe the first, untrained steps, and the model evaluates near chance. One forward pass in
+    training mode with momentum 0 replaces them with the exact statistics; the weights are untouched.
+    """
+    import keras
+
+    layers = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    try:
+        model(images, training=True)
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+
+
+def fit_temperature(probabilities: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T that minimizes the crossentropy of softmax(log p / T) on held-out images."""
+    log_p = np.log(np.clip(probabilities, 1e-12, 1.0)).astype(np.float64)
+
+    def loss(temperature: float) -> float:
+        scaled = log_p / temperature
+        scaled -= scaled.max(axis=1, keepdims=True)
+        log_softmax = scaled - np.log(np.exp(scaled).sum(axis=1, keepdims=True))
+        return float(-log_softmax[np.arange(len(labels)), labels].mean())
+
+    return float(min(TEMPERATURES, key=loss))
+
+
+def apply_temperature(model, temperature: float) -> None:
+    """Fold temperature scaling into the final softmax layer: softmax(z / T) with z = W x + b is W / T, b / T."""
+    last = model.layers[-1]
+    kernel, bias = last.get_weights()
+    last.set_weights([kernel / temperature, bias / temperature])
 
 
 def learning_rate_for(config: dict, steps_per_epoch: int):
@@ -248,6 +345,49 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def machine() -> dict:
+    """CPU model, core count and GPUs, for the run's record."""
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            cpu = next((line.split(":", 1)[1].strip() for line in info if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    gpus = [device.name for device in tf.config.list_physical_devices("GPU")]
+    return {"platform": platform.platform(), "cpu": cpu, "cpus": os.cpu_count(), "gpus": gpus}
+
+
+def previous_accuracy(out_dir: Path) -> float | None:
+    """The test accuracy recorded by the model already in ``out_dir``, if there is one."""
+    try:
+        return float(json.loads((out_dir / "metrics.json").read_text())["test_accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def add_not_digits(x: np.ndarray, y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Append ``share * len(x)`` synthetic not-a-digit images (label 10) to uint8 images ``x`` and labels ``y``."""
+    count = round(share * len(x))
+    if count == 0:
+        return x, y
+    import negatives
+
+    progress = None
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(total=count, desc="drawing not-a-digit images", unit="img", leave=False)
+        progress = bar.update
+    started = time.perf_counter()
+    extra = negatives.make_not_digits(count, seed, progress=progress)
+    if progress is not None:
+        bar.close()
+    print(f"Drew {count:,} not-a-digit images (letters, symbols, doodles) in {time.perf_counter() - started:.0f} s")
+    return np.concatenate([x, extra]), np.concatenate([y, np.full(count, NOT_A_DIGIT, y.dtype)])
+
+
 def _error(message: str) -> int:
     print(f"train.py: error: {message}", file=sys.stderr)
     return 2
@@ -258,7 +398,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = resolve_config(args)
     started = time.perf_counter()
-    out_dir = Path(config["out_dir"])
+    out_dir = ROOT / config["out_dir"]
     if out_dir.exists() and not out_dir.is_dir():
         return _error(f"--out-dir {out_dir} exists and is not a folder")
 
@@ -266,17 +406,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         dataset = data.load_mnist(args.data)
     except data.DataError as error:
         return _error(str(error))
-    x_all, y_all = dataset.x_train, dataset.y_train
+    x_all, y_all = as_uint8(dataset.x_train), dataset.y_train
     if args.limit:
         x_all, y_all = x_all[: args.limit], y_all[: args.limit]
     try:
         x_train, y_train, x_val, y_val = split_validation(x_all, y_all, config["validation_split"])
     except ValueError as error:
         return _error(str(error))
+    # Not-digits are drawn for training and validation alike, in proportion, from their own seeds.
+    x_train, y_train = add_not_digits(x_train, y_train, config["not_digits"], args.seed)
+    x_val, y_val = add_not_digits(x_val, y_val, config["not_digits"], args.seed + 1)
+    num_classes = data.NUM_CLASSES + (1 if config["not_digits"] > 0 else 0)
 
+    import_tensorflow_quietly()
     import keras
     import tensorflow as tf
 
+    import augment as augmentation
     from model import build_model
 
     keras.utils.set_random_seed(args.seed)
@@ -284,11 +430,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         tf.config.experimental.enable_op_determinism()
 
     steps_per_epoch = math.ceil(len(x_train) / config["batch_size"])
-    model = build_model(args.arch, learning_rate_for(config, steps_per_epoch))
-    train_data = make_train_dataset(x_train, y_train, config["batch_size"], config["augment"], args.seed)
-    validation = (x_val, y_val) if len(x_val) else None
+    model = build_model(args.arch, learning_rate_for(config, steps_per_epoch), num_classes=num_classes)
+    train_data = make_train_dataset(x_train, y_train, config["batch_size"], config["augment"], args.seed, config["epochs"])
+    validation = (data.normalize(x_val), y_val) if len(x_val) else None
+    clock = make_epoch_clock(config["epochs"])
+    callbacks = [clock]
+    if args.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=str(args.tensorboard)))
     print(
-        f"Training {args.arch} ({model.count_params():,} parameters) on {len(x_train):,} images, "
+        f"Training {args.arch} ({model.count_params():,} parameters, {num_classes} outputs) on {len(x_train):,} images, "
         f"validating on {len(x_val):,}, for {config['epochs']} epochs; data: {dataset.source}"
     )
     fit_started = time.perf_counter()
@@ -297,31 +447,53 @@ def main(argv: Sequence[str] | None = None) -> int:
             train_data,
             epochs=config["epochs"],
             validation_data=validation,
-            shuffle=False,  # the dataset shuffles itself, reproducibly from --seed
+            callbacks=callbacks,
             verbose=1 if sys.stdout.isatty() else 2,
         ).history
     except KeyboardInterrupt:
         print("\ntrain.py: interrupted; nothing was written and the previous model is untouched", file=sys.stderr)
         return 130
     fit_seconds = time.perf_counter() - fit_started
-    train_seconds = time.perf_counter() - started
     epochs_run = len(history["loss"])
+    # The images as the last epoch saw them (augmented), a random sample of them.
+    last_images = train_data.current[0]
+    sample = np.random.default_rng(args.seed).choice(len(last_images), min(BATCHNORM_IMAGES, len(last_images)), replace=False)
+    recompute_batchnorm(model, data.normalize(last_images[sample]))
+
+    # Temperature scaling on the validation images as the augmentation makes them look (closer to people's
+    # images than clean MNIST is), so that a probability means what it says; folded into the last layer.
+    temperature = 1.0
+    if len(x_val):
+        hard_val = augmentation.augment(x_val, np.random.default_rng(CALIBRATION_SEED)) if config["augment"] else x_val
+        val_probabilities = np.asarray(model.predict(data.normalize(hard_val), batch_size=1024, verbose=0))
+        temperature = fit_temperature(val_probabilities, y_val)
+        apply_temperature(model, temperature)
+    train_seconds = time.perf_counter() - started
 
     # The one and only look at the test set.
     probabilities = np.asarray(model.predict(dataset.x_test, batch_size=1024, verbose=0))
     summary = metrics.summarize(dataset.y_test, probabilities)
+    turned_away = float((predicted_labels(probabilities) == NOT_A_DIGIT).mean())
 
-    keras_path = out_dir / f"{MODEL_NAME}.keras"
-    tflite_path = out_dir / f"{MODEL_NAME}.tflite"
+    destination = out_dir
+    previous = previous_accuracy(out_dir)
+    if previous is not None and previous > summary["accuracy"] and not args.force:
+        destination = RUNS_DIR / time.strftime("%Y%m%d-%H%M%S")
+        print(
+            f"\n{config['out_dir']} holds a better model ({previous:.2%} > {summary['accuracy']:.2%}); "
+            f"it stays, and this run goes to {portable_path(destination)} (--force replaces it)"
+        )
+    keras_path = destination / f"{MODEL_NAME}.keras"
+    tflite_path = destination / f"{MODEL_NAME}.tflite"
     try:
         lean_model = strip_optimizer(model)
         # Everything is written to temporary files and renamed into place, one file at a time.
         artifacts = {
-            "history plot": plots.plot_history(history, out_dir / "history.png"),
-            "confusion matrix": plots.plot_confusion_matrix(np.array(summary["confusion_matrix"]), out_dir / "confusion_matrix.png"),
-            "worst mistakes": plots.plot_worst_mistakes(dataset.x_test, dataset.y_test, probabilities, out_dir / "worst_mistakes.png"),
+            "history plot": plots.plot_history(history, destination / "history.png"),
+            "confusion matrix": plots.plot_confusion_matrix(np.array(summary["confusion_matrix"]), destination / "confusion_matrix.png"),
+            "worst mistakes": plots.plot_worst_mistakes(dataset.x_test, dataset.y_test, probabilities, destination / "worst_mistakes.png"),
             "sample predictions": plots.plot_sample_predictions(
-                dataset.x_test, dataset.y_test, probabilities, out_dir / "sample_predictions.png", seed=args.seed
+                dataset.x_test, dataset.y_test, probabilities, destination / "sample_predictions.png", seed=args.seed
             ),
         }
         export_tflite(lean_model, tflite_path)
@@ -338,36 +510,46 @@ def main(argv: Sequence[str] | None = None) -> int:
             "command": shlex.join(["python", "train.py", *argv]),
             "test_accuracy": summary["accuracy"],
             "test_loss": summary["loss"],
+            "test_turned_away": turned_away,  # share of MNIST test digits answered "not a digit"
             "per_class": summary["per_class"],
             "confusion_matrix": summary["confusion_matrix"],
-            "config": config,
+            "config": {**config, "out_dir": portable_path(destination)},
             "epochs_run": epochs_run,
+            "epoch_seconds": [round(seconds, 1) for seconds in clock.seconds],
             "fit_seconds": round(fit_seconds, 1),  # model.fit alone, validation included
-            "train_seconds": round(train_seconds, 1),  # from start: data loading, TensorFlow start-up, fit
+            "train_seconds": round(train_seconds, 1),  # from start: data, not-digits, TensorFlow start-up, fit, calibration
             "wall_seconds": round(wall_seconds, 1),
+            "temperature": temperature,
+            "outputs": num_classes,
             "tflite_max_abs_difference": difference,
             "history": {key: [float(value) for value in values] for key, values in history.items()},
             "data": {
-                "source": dataset.source,
+                "source": dataset.source if dataset.source == "keras download" else portable_path(dataset.source),
                 "sha256": dataset.sha256,
                 "train_images": len(x_train),
                 "validation_images": len(x_val),
+                "not_digit_images": int((y_train == NOT_A_DIGIT).sum() + (y_val == NOT_A_DIGIT).sum()),
                 "test_images": len(dataset.y_test),
             },
             "parameters": model.count_params(),
             "versions": library_versions(),
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
+            "machine": machine(),
         }
-        artifacts["metrics"] = write_json(out_dir / "metrics.json", record)
+        artifacts["metrics"] = write_json(destination / "metrics.json", record)
     except KeyboardInterrupt:
         print("\ntrain.py: interrupted while saving; files already renamed into place are complete, the rest untouched", file=sys.stderr)
         return 130
     except OSError as error:
-        return _error(f"cannot write to {out_dir}: {error}")
+        return _error(f"cannot write to {destination}: {error}")
 
-    print(f"\nTest accuracy {summary['accuracy']:.2%}, test loss {summary['loss']:.4f}, {epochs_run} epochs, {wall_seconds:.0f} s wall")
+    print(
+        f"\nTest accuracy {summary['accuracy']:.2%} ({turned_away:.2%} of test digits turned away as not a digit), "
+        f"test loss {summary['loss']:.4f}, temperature {temperature:.2f}, {epochs_run} epochs, {_duration(wall_seconds)} wall"
+    )
     for name, path in artifacts.items():
-        print(f"  {name:<19} {path}")
+        print(f"  {name:<19} {portable_path(path)}")
+    if config["short_run"] and args.out_dir is None:
+        print(f"A short run (--limit or fewer epochs than the recipe): {portable_path(MODEL_DIR)}/ is untouched.")
     return 0
 
 

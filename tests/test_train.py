@@ -115,9 +115,14 @@ def test_artifacts_and_metrics(trained, toy_npz):
     assert record["command"].startswith("python train.py --data")
     assert record["epochs_run"] == 3 and len(record["history"]["val_accuracy"]) == 3
     assert record["config"]["arch"] == "default" and record["config"]["batch_size"] == 32
-    assert set(record["per_class"]) == {str(d) for d in range(10)}
+    # Ten digits and the "not a digit" class the default recipe adds.
+    assert set(record["per_class"]) == {str(d) for d in range(11)} and record["outputs"] == 11
+    assert record["data"]["not_digit_images"] > 0
     assert np.array(record["confusion_matrix"]).sum() == 200
-    assert record["data"]["source"] == str(toy_npz) and len(record["data"]["sha256"]) == 64
+    assert record["data"]["source"] == os.path.relpath(toy_npz, ROOT) and len(record["data"]["sha256"]) == 64
+    assert not os.path.isabs(record["config"]["out_dir"])  # a record is portable: no machine's absolute paths
+    assert len(record["epoch_seconds"]) == 3 and record["machine"]["cpus"] >= 1 and "cpu" in record["machine"]
+    assert 0.5 <= record["temperature"] <= 5.0
     assert record["versions"]["tensorflow"].startswith("2.")
     assert record["test_accuracy"] > 0.5  # the toy task is easy: far above the 10% of guessing
 
@@ -145,6 +150,61 @@ def test_seed_arch_with_limit(tmp_path, toy_npz):
     record = json.loads((tmp_path / "metrics.json").read_text())
     assert record["data"]["train_images"] + record["data"]["validation_images"] == 300
     assert record["config"]["validation_split"] == 0.3 and record["config"]["augment"] is False
+    assert record["outputs"] == 10 and set(record["per_class"]) == {str(d) for d in range(10)}  # the reference has no 11th class
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [([], "models"), (["--limit", "2000"], "runs/quick"), (["--epochs", "1"], "runs/quick"), (["--epochs", "20"], "models")],
+    ids=["full", "limit", "fewer-epochs", "more-epochs"],
+)
+def test_short_runs_never_default_to_the_shipped_model(argv, expected):
+    config = train.resolve_config(train.build_parser().parse_args(argv))
+    assert config["out_dir"] == expected
+
+
+def test_a_better_model_in_out_dir_is_kept(tmp_path, toy_npz, monkeypatch, capsys):
+    """A run that scores below the model already in --out-dir goes to runs/ instead, unless --force."""
+    monkeypatch.setattr(train, "RUNS_DIR", tmp_path / "runs")
+    out_dir = tmp_path / "models"
+    out_dir.mkdir()
+    (out_dir / "metrics.json").write_text(json.dumps({"test_accuracy": 1.01}))  # unbeatable
+    flags = ["--data", str(toy_npz), "--out-dir", str(out_dir), "--epochs", "1", "--limit", "200", "--not-digits", "0"]
+    assert train.main(flags) == 0
+    assert sorted(p.name for p in out_dir.iterdir()) == ["metrics.json"]
+    (diverted,) = (tmp_path / "runs").iterdir()
+    assert (diverted / "mnist_cnn.tflite").exists() and "holds a better model" in capsys.readouterr().out
+    assert train.main([*flags, "--force"]) == 0
+    assert (out_dir / "mnist_cnn.tflite").exists()
+
+
+def test_temperature_softens_an_overconfident_model():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 2000)
+    # Right 80% of the time, but always 99.9% sure: the fitted temperature must soften it (T > 1).
+    predicted = np.where(rng.random(2000) < 0.8, labels, (labels + 1) % 10)
+    probabilities = np.full((2000, 10), 0.001 / 9)
+    probabilities[np.arange(2000), predicted] = 0.999
+    temperature = train.fit_temperature(probabilities, labels)
+    assert temperature > 1.5
+    # And a calibrated one is left about as it is.
+    calibrated = np.full((2000, 10), 0.2 / 9)
+    calibrated[np.arange(2000), predicted] = 0.8
+    assert 0.8 < train.fit_temperature(calibrated, labels) < 1.25
+
+
+def test_apply_temperature_equals_scaled_softmax():
+    import keras
+
+    from model import build_model
+
+    model = build_model("seed", num_classes=11)
+    images = np.random.default_rng(1).random((8, 28, 28, 1)).astype(np.float32)
+    before = np.asarray(model(images))
+    train.apply_temperature(model, 2.0)
+    after = np.asarray(model(images))
+    expected = keras.ops.convert_to_numpy(keras.ops.softmax(np.log(before) / 2.0))
+    np.testing.assert_allclose(after, expected, atol=1e-5)
 
 
 def test_interrupt_keeps_previous_model(tmp_path, toy_npz, trained):
@@ -173,13 +233,15 @@ def test_interrupt_keeps_previous_model(tmp_path, toy_npz, trained):
 
 
 @pytest.mark.slow
-def test_real_mnist_short_run(tmp_path, mnist_path):
-    """A few thousand real digits for two epochs already beat 95% on the full test set."""
-    code = train.main(["--data", str(mnist_path), "--out-dir", str(tmp_path), "--limit", "4000", "--epochs", "2", "--seed", "3"])
+def test_real_mnist_smoke_run(tmp_path, mnist_path):
+    """The smoke run users try first (2,000 digits, one epoch: 17 steps) reports a sensible accuracy.
+
+    Before BatchNorm's statistics were recomputed after training, this reported about 11%."""
+    code = train.main(["--data", str(mnist_path), "--out-dir", str(tmp_path), "--limit", "2000", "--epochs", "1", "--seed", "3"])
     assert code == 0
     record = json.loads((tmp_path / "metrics.json").read_text())
     assert record["data"]["test_images"] == 10000
-    assert record["test_accuracy"] >= 0.95, record["test_accuracy"]
+    assert record["test_accuracy"] >= 0.80, record["test_accuracy"]
 
 
 def test_deterministic_runs_are_identical(tmp_path, toy_npz):

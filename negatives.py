@@ -1,0 +1,192 @@
+"""Synthetic "not a digit" training images: letters, math symbols and doodles, drawn the way people draw them.
+
+The model's 11th class learns from these. Each one is drawn black on white at a working size, warped a
+little as a hand would, and then sent through ``preprocess.preprocess``: the very path a user's image
+takes, so the model sees a letter exactly as it would arrive from evaluate.py or the web page.
+
+Shapes that a person could read as a digit are left out on purpose (O, I, l, S, Z, B, G, b, g, q, ...):
+turning those away would turn away real digits too.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+import preprocess
+from data import IMAGE_SIZE
+
+NOT_A_DIGIT_LABEL = 10  # the model's extra class, after the digits 0-9
+CANVAS_SIDE = 96  # working size of each drawing, pixels
+# Letters that do not read as a digit in anyone's handwriting (0/O, 1/I/l, 2/Z, 5/S, 6/b/G, 8/B, 9/g/q are out).
+LETTERS = "ACDEFHKMNPRTUVWXYacdefhkmnprtuvwxy"
+# Symbols likewise: no ! (a 1), ? (a 2), $ and ∫ (a 5), & and β (an 8), ∂ (a 6), θ (a slashed 0).
+SYMBOLS = "+−×÷=≠±→←↔⇒πΣ√∞%#@*ΔΩαλμ≈≤≥<>∈∀∃"
+HERSHEY_FACES = (
+    cv2.FONT_HERSHEY_SIMPLEX,
+    cv2.FONT_HERSHEY_DUPLEX,
+    cv2.FONT_HERSHEY_COMPLEX,
+    cv2.FONT_HERSHEY_TRIPLEX,
+    cv2.FONT_HERSHEY_SCRIPT_SIMPLEX,
+    cv2.FONT_HERSHEY_SCRIPT_COMPLEX,
+)
+# Matplotlib ships these fonts, so every install has them; Hershey's stroke fonts come with OpenCV.
+FONT_FILES = (
+    "DejaVuSans.ttf",
+    "DejaVuSans-Oblique.ttf",
+    "DejaVuSans-Bold.ttf",
+    "DejaVuSerif.ttf",
+    "DejaVuSerif-Italic.ttf",
+    "DejaVuSansMono.ttf",
+    "STIXGeneral.ttf",
+    "STIXGeneralItalic.ttf",
+    "cmr10.ttf",
+    "cmmi10.ttf",
+    "cmss10.ttf",
+)
+# Share of each kind among the generated images.
+KIND_SHARES = {"letter": 0.55, "symbol": 0.2, "doodle": 0.25}
+MAX_ROTATION_DEGREES = 15.0
+MAX_SHEAR = 0.3
+MAX_STROKE = 9  # pixels at CANVAS_SIDE, the thickest pen
+
+
+def _font_dir() -> Path:
+    import matplotlib
+
+    return Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
+
+
+def _blank() -> np.ndarray:
+    return np.full((CANVAS_SIDE, CANVAS_SIDE), 255, np.uint8)
+
+
+def _draw_truetype(text: str, rng: np.random.Generator, fonts: list[Path]) -> np.ndarray:
+    font = ImageFont.truetype(str(fonts[rng.integers(len(fonts))]), size=int(rng.integers(48, 72)))
+    image = Image.fromarray(_blank())
+    draw = ImageDraw.Draw(image)
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    origin = ((CANVAS_SIDE - (right - left)) / 2 - left, (CANVAS_SIDE - (bottom - top)) / 2 - top)
+    draw.text(origin, text, font=font, fill=0, stroke_width=int(rng.integers(0, 4)), stroke_fill=0)
+    return np.asarray(image).copy()
+
+
+def _draw_hershey(text: str, rng: np.random.Generator) -> np.ndarray:
+    face = HERSHEY_FACES[rng.integers(len(HERSHEY_FACES))] | (cv2.FONT_ITALIC if rng.random() < 0.3 else 0)
+    thickness = int(rng.integers(2, MAX_STROKE))
+    scale = 2.0
+    (width, height), baseline = cv2.getTextSize(text, face, scale, thickness)
+    image = _blank()
+    origin = ((CANVAS_SIDE - width) // 2, (CANVAS_SIDE + height) // 2)
+    cv2.putText(image, text, origin, face, scale, 0, thickness, cv2.LINE_AA)
+    return image
+
+
+def _random_point(rng: np.random.Generator, margin: float = 0.12) -> tuple[int, int]:
+    low, high = margin * CANVAS_SIDE, (1 - margin) * CANVAS_SIDE
+    return int(rng.uniform(low, high)), int(rng.uniform(low, high))
+
+
+def _draw_doodle(rng: np.random.Generator) -> np.ndarray:
+    """Three to six strokes (boxes, triangles, circles, zigzags, star points) spread over the canvas."""
+    image = _blank()
+    thickness = int(rng.integers(2, MAX_STROKE))
+    for _ in range(int(rng.integers(3, 7))):
+        kind = rng.integers(5)
+        if kind == 0:  # a box
+            x0, y0 = _random_point(rng)
+            x1, y1 = _random_point(rng)
+            cv2.rectangle(image, (x0, y0), (x1, y1), 0, thickness)
+        elif kind == 1:  # a triangle or other small polygon
+            points = np.array([_random_point(rng) for _ in range(int(rng.integers(3, 5)))], np.int32)
+            cv2.polylines(image, [points], True, 0, thickness, cv2.LINE_AA)
+        elif kind == 2:  # a small circle (a wheel, an eye, a sun)
+            centre = _random_point(rng, 0.2)
+            cv2.circle(image, centre, int(rng.uniform(0.05, 0.18) * CANVAS_SIDE), 0, thickness, cv2.LINE_AA)
+        elif kind == 3:  # a zigzag or wave
+            count = int(rng.integers(5, 10))
+            xs = np.linspace(*sorted(rng.uniform(0.1, 0.9, 2) * CANVAS_SIDE), count)
+            ys = rng.uniform(0.15, 0.85) * CANVAS_SIDE + rng.uniform(-0.12, 0.12, count) * CANVAS_SIDE
+            cv2.polylines(image, [np.stack([xs, ys], 1).astype(np.int32)], False, 0, thickness, cv2.LINE_AA)
+        else:  # a star's points
+            centre = np.array(_random_point(rng, 0.3))
+            radius = rng.uniform(0.15, 0.35) * CANVAS_SIDE
+            angles = rng.uniform(0, math.tau) + np.arange(5) * 2 * math.tau / 5
+            points = centre + radius * np.stack([np.cos(angles), np.sin(angles)], 1)
+            cv2.polylines(image, [points.astype(np.int32)], True, 0, thickness, cv2.LINE_AA)
+    return image
+
+
+def _hand_warp(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Rotate and shear a drawing slightly, as a hand slants its writing."""
+    angle = math.radians(rng.uniform(-MAX_ROTATION_DEGREES, MAX_ROTATION_DEGREES))
+    shear = rng.uniform(-MAX_SHEAR, MAX_SHEAR)
+    linear = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]]) @ np.array([[1, shear], [0, 1]])
+    centre = np.array([CANVAS_SIDE / 2, CANVAS_SIDE / 2])
+    matrix = np.hstack([linear, (centre - linear @ centre)[:, None]])
+    return cv2.warpAffine(image, matrix, (CANVAS_SIDE, CANVAS_SIDE), flags=cv2.INTER_LINEAR, borderValue=255)
+
+
+def draw_not_digit(rng: np.random.Generator, kind: str, fonts: list[Path]) -> np.ndarray:
+    """One drawing of ``kind`` ('letter', 'symbol' or 'doodle'): uint8 (CANVAS_SIDE, CANVAS_SIDE), black on white."""
+    if kind == "doodle":
+        image = _draw_doodle(rng)
+    else:
+        text = (LETTERS if kind == "letter" else SYMBOLS)[rng.integers(len(LETTERS if kind == "letter" else SYMBOLS))]
+        # Hershey's stroke fonts only know ASCII.
+        if text.isascii() and rng.random() < 0.5:
+            image = _draw_hershey(text, rng)
+        else:
+            image = _draw_truetype(text, rng, fonts)
+    return _hand_warp(image, rng)
+
+
+def _render_chunk(task: tuple[int, int, int]) -> np.ndarray:
+    """Draw ``count`` not-digits from seed ``(seed, chunk)`` and preprocess them: uint8 (count, 28, 28)."""
+    seed, chunk, count = task
+    rng = np.random.default_rng([seed, chunk])
+    fonts = [path for path in (_font_dir() / name for name in FONT_FILES) if path.exists()]
+    kinds = list(KIND_SHARES)
+    shares = np.array(list(KIND_SHARES.values()))
+    out = np.zeros((count, IMAGE_SIZE, IMAGE_SIZE), np.uint8)
+    done = 0
+    while done < count:
+        drawing = draw_not_digit(rng, kinds[rng.choice(len(kinds), p=shares / shares.sum())], fonts)
+        try:
+            image = preprocess.preprocess(Image.fromarray(drawing))
+        except preprocess.ImageError:  # a drawing warped off the canvas: draw another
+            continue
+        out[done] = np.round(image[..., 0] * 255).astype(np.uint8)
+        done += 1
+    return out
+
+
+CHUNK = 250  # drawings per worker task
+
+
+def make_not_digits(count: int, seed: int, workers: int | None = None, progress: Callable[[int], None] | None = None) -> np.ndarray:
+    """``count`` preprocessed not-digit images, uint8 (count, 28, 28) white on black, the same for the same seed."""
+    tasks = [(seed, index, min(CHUNK, count - start)) for index, start in enumerate(range(0, count, CHUNK))]
+    workers = min(workers or os.cpu_count() or 1, len(tasks))
+    if workers <= 1:
+        chunks = []
+        for task in tasks:
+            chunks.append(_render_chunk(task))
+            if progress:
+                progress(task[2])
+    else:
+        import multiprocessing
+
+        chunks = []
+        with multiprocessing.get_context("fork").Pool(workers) as pool:
+            for chunk in pool.imap(_render_chunk, tasks):
+                chunks.append(chunk)
+                if progress:
+                    progress(len(chunk))
+    return np.concatenate(chunks) if chunks else np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8)

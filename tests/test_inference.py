@@ -1,0 +1,34 @@
+"""inference.interpret / predicted_labels: one reading of 10- and 11-output models."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import inference
+
+
+def test_ten_outputs_always_answer_a_digit():
+    answer = inference.interpret(np.array([0.05] * 9 + [0.55]))
+    assert answer.digit == 9 and answer.not_digit == 0.0 and answer.confidence == pytest.approx(0.55)
+    assert answer.low_confidence
+
+
+def test_not_a_digit_above_the_threshold():
+    row = np.array([0.02] * 10 + [0.8])
+    answer = inference.interpret(row)
+    assert answer.digit is None and answer.confidence == pytest.approx(0.8) and not answer.low_confidence
+    assert inference.predicted_labels(row[None]).tolist() == [inference.NOT_A_DIGIT]
+
+
+def test_digit_probabilities_are_renormalized_without_the_11th():
+    row = np.array([0.0, 0.3, 0.0, 0.0, 0.0, 0.0, 0.0, 0.3, 0.0, 0.0, 0.4])  # 0.4 < threshold: a digit answer
+    answer = inference.interpret(row)
+    assert answer.digit in (1, 7) and answer.probabilities.sum() == pytest.approx(1.0)
+    assert answer.confidence == pytest.approx(0.5) and answer.not_digit == pytest.approx(0.4)
+
+
+def test_vectorized_rule_matches_interpret():
+    rows = np.random.default_rng(0).dirichlet(np.ones(11) * 0.3, size=500)
+    expected = [inference.NOT_A_DIGIT if (answer := inference.interpret(row)).digit is None else answer.digit for row in rows]
+    assert inference.predicted_labels(rows).tolist() == expected

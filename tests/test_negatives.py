@@ -1,0 +1,47 @@
+"""negatives.py: synthetic not-a-digit images come out MNIST-shaped, inked, centred and reproducible."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import negatives
+
+
+@pytest.fixture(scope="module")
+def drawn() -> np.ndarray:
+    return negatives.make_not_digits(40, seed=7, workers=1)
+
+
+def test_shape_and_ink(drawn):
+    assert drawn.shape == (40, 28, 28) and drawn.dtype == np.uint8
+    assert (drawn.reshape(40, -1).max(axis=1) > 200).all()  # every image holds a drawing
+
+
+def test_mnist_layout_centre_of_mass(drawn):
+    """They went through preprocess.py: mass centred near (14, 14) and the 4-pixel MNIST margin mostly empty."""
+    images = drawn.astype(np.float64)
+    rows, cols = np.indices((28, 28))
+    mass = images.sum(axis=(1, 2))
+    assert np.abs((images * rows).sum(axis=(1, 2)) / mass - 14).max() < 2.5
+    assert np.abs((images * cols).sum(axis=(1, 2)) / mass - 14).max() < 2.5
+
+
+def test_reproducible_and_seed_dependent(drawn):
+    np.testing.assert_array_equal(drawn[:10], negatives.make_not_digits(10, seed=7, workers=1))
+    assert not np.array_equal(drawn[:10], negatives.make_not_digits(10, seed=8, workers=1))
+
+
+@pytest.mark.parametrize("kind", ["letter", "symbol", "doodle"])
+def test_each_kind_draws_black_on_white(kind):
+    fonts = [path for path in (negatives._font_dir() / name for name in negatives.FONT_FILES) if path.exists()]
+    assert fonts, "matplotlib's fonts should always be there"
+    image = negatives.draw_not_digit(np.random.default_rng(0), kind, fonts)
+    assert image.shape == (negatives.CANVAS_SIDE, negatives.CANVAS_SIDE)
+    assert image.min() < 100 and np.median(image) == 255
+
+
+def test_no_digit_lookalikes_in_the_alphabets():
+    for lookalike in "OoIlSsZzBGbgqQ":
+        assert lookalike not in negatives.LETTERS
+    assert not set("0123456789!?$&") & set(negatives.SYMBOLS)
