@@ -50,7 +50,7 @@ def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
     band = np.convolve(np.count_nonzero(mask, axis=1), np.ones(2 * tilt + 1), mode="same")
     if band.max(initial=0) < 0.5 * LINE_SPAN * width:
         return np.zeros(mask.shape, dtype=bool)
-    binary = mask.astype(np.uint8)
+    binary = np.ascontiguousarray(mask, dtype=np.uint8)
     # Thicken vertically a little so a slightly tilted line (a phone photo) still forms long runs ...
     grown = cv2.dilate(binary, np.ones((2 * tilt + 1, 1), np.uint8))
     # ... and bridge the gaps that noise and faint printing leave along a line (each pixel also takes
@@ -83,8 +83,9 @@ def _histogram_median(values: np.ndarray) -> float:
     return (int(np.searchsorted(np.cumsum(counts), (values.size + 1) / 2)) + 0.5) / 1024.0
 
 
-def threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
-    """Binary ink mask by Otsu with a noise floor, extended by hysteresis; raise NoDigitError on blank images."""
+def threshold(ink: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
+    """Binary ink mask by Otsu with a noise floor, extended by hysteresis, its threshold, and the ruled
+    lines and frames found among all the ink above the noise; raise NoDigitError on blank images."""
     brightest = float(ink.max())
     if brightest < 2 * MIN_CONTRAST and np.count_nonzero(ink >= MIN_CONTRAST) <= 0.001 * ink.size:
         raise NoDigitError("no digit found (blank or near-blank image)")
@@ -101,7 +102,8 @@ def threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
     liberal = ink > floor
     # Ruled lines and frames can be darker than the writing; they must not set the threshold. Nor can
     # the table or frame around the paper (regions along the image edge) when a digit lies clear of it.
-    setting = liberal & ~lines(liberal)
+    liberal_lines = lines(liberal)
+    setting = liberal & ~liberal_lines
     regions = components(liberal)
     if inner_components(regions).size:
         surround = np.flatnonzero(regions.touches_border(np.arange(regions.count)) & (regions.edge_counts() >= EDGE_RUN))
@@ -126,7 +128,7 @@ def threshold(ink: np.ndarray) -> tuple[np.ndarray, float]:
     table = np.zeros(parts.count + 1, dtype=bool)
     table[np.unique(parts.labels[strong & weak])] = True
     table[0] = False
-    return table[parts.labels], level
+    return table[parts.labels], level, liberal_lines
 
 
 def _extent(mask: np.ndarray, axis: int) -> float:
@@ -140,8 +142,10 @@ def _extent(mask: np.ndarray, axis: int) -> float:
 
 def clean(ink: np.ndarray) -> Ink:
     """Threshold the ink map, erase ruled lines and frames, and keep the components that are not specks."""
-    mask, level = threshold(ink)
-    on_lines = lines(mask)
+    mask, level, liberal_lines = threshold(ink)
+    # Faint printed lines break up above the ink threshold; above the noise they are whole, so they
+    # are found there too.
+    on_lines = (lines(mask) | liberal_lines) & mask
     if on_lines.any():
         parts = components(mask)
         counts = np.bincount(parts.labels[on_lines], minlength=parts.count + 1)
@@ -152,11 +156,16 @@ def clean(ink: np.ndarray) -> Ink:
             line_part = component & on_lines[top:bottom, left:right]
             rest = component & ~line_part
             view = stripped[top:bottom, left:right]
-            if counts[label] >= LINE_SHARE * parts.area[label - 1] or not rest.any():
-                view &= ~component  # a line or frame with at most some specks on it
-            # A digit crossed by a line: erase the line only if it runs well beyond the digit, so that
-            # the top bar of a 7 filling a tightly cropped image stays.
-            elif _extent(line_part, 1) >= LINE_BEYOND * _extent(rest, 1) or _extent(line_part, 0) >= LINE_BEYOND * _extent(rest, 0):
+            if not rest.any():
+                view &= ~component  # a line or frame and nothing else
+            # Mostly line (ruled paper whose lines all join up through the digit and the margin), or a
+            # line running well beyond the digit it crosses: the line goes, the rest stays. A short
+            # line inside the digit's extent stays: the top bar of a 7 filling a tightly cropped image.
+            elif (
+                counts[label] >= LINE_SHARE * parts.area[label - 1]
+                or _extent(line_part, 1) >= LINE_BEYOND * _extent(rest, 1)
+                or _extent(line_part, 0) >= LINE_BEYOND * _extent(rest, 0)
+            ):
                 view &= ~line_part
         if stripped.any():
             mask = stripped

@@ -73,7 +73,7 @@ class Components:
 
 def components(mask: np.ndarray) -> Components:
     """Label the 8-connected components of a bool (H, W) mask."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(mask, dtype=np.uint8), connectivity=8, ltype=cv2.CV_32S)
     stats = stats[1:].astype(np.int64)
     left, top, width, height, area = stats.T
     return Components(labels, area, top, top + height, left, left + width)
@@ -89,7 +89,7 @@ CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width in pixels of a bool mask: twice the area over the boundary length."""
-    binary = mask.astype(np.uint8)
+    binary = np.ascontiguousarray(mask, dtype=np.uint8)
     area = int(cv2.countNonZero(binary))
     if area == 0:
         return 0.0
@@ -104,7 +104,7 @@ def stroke_width(mask: np.ndarray) -> float:
 def holes(mask: np.ndarray, min_area: float = 0.0) -> int:
     """How many holes (loops: the inside of a 0, the two of an 8) a bool mask has, not counting those
     smaller than ``min_area`` pixels."""
-    contours, hierarchy = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    contours, hierarchy = cv2.findContours(np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return 0
     # RETR_CCOMP: outer boundaries at the top level, the holes in them as their children.

@@ -16,7 +16,7 @@ from .common import MIN_SIDE, ImageError, too_small
 MAX_PIXELS = 50_000_000  # refuse larger declared sizes before decoding (a 50 MP photo is ~8700x5800)
 # Photos are shrunk to this longest side first: enough for a digit, fast to process. Large JPEGs are
 # decoded straight at a reduced scale (DCT scaling, 1/2 to 1/8) no smaller than this.
-WORK_MAX_SIDE = 640
+WORK_MAX_SIDE = 400
 # A two-tone (1-bit) image with at least this fraction of isolated dots is dithered; it is blurred by
 # this radius in its own pixels, looked at in a central crop of this side.
 DITHER_DOTS = 0.005
@@ -121,14 +121,24 @@ def to_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return gray, alpha
 
 
-def shrink(values: np.ndarray, side: int = WORK_MAX_SIDE) -> np.ndarray:
-    """Downscale a float32 (H, W) array so its longest side is at most ``side`` (area averaging keeps thin strokes as grey)."""
+def shrink(values: np.ndarray, side: int = WORK_MAX_SIDE, keep_bright: bool | None = None) -> np.ndarray:
+    """Downscale a float32 (H, W) array so its longest side is at most ``side``, by area averaging.
+
+    With ``keep_bright`` True (False), strokes brighter (darker) than their surround keep their full
+    contrast however thin: a 1-pixel pen line in a large canvas would otherwise fade into the paper.
+    """
     height, width = values.shape
     longest = max(height, width)
     if longest <= side:
         return values
     scale = side / longest
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    pool = int(1 / scale)
+    if keep_bright is not None and pool >= 2:
+        # Each pixel first takes the extreme of its neighbourhood about one working pixel wide: the
+        # stroke grows by that much, and the average then keeps it at full strength.
+        kernel = np.ones((pool, pool), np.uint8)
+        values = cv2.dilate(values, kernel) if keep_bright else cv2.erode(values, kernel)
     return cv2.resize(values, size, interpolation=cv2.INTER_AREA)
 
 

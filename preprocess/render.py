@@ -37,7 +37,7 @@ def render(found: Ink, chosen: np.ndarray, columns: tuple[int, int] | None = Non
     top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     # Anti-aliased edges belong to the digit too: take the ink map around the mask, one pixel wide.
     outer_top, outer_left = max(top - 1, 0), max(left - 1, 0)
-    near = cv2.dilate(mask[outer_top : bottom + 1, outer_left : right + 1].astype(np.uint8), CROSS)
+    near = cv2.dilate(np.ascontiguousarray(mask[outer_top : bottom + 1, outer_left : right + 1], dtype=np.uint8), CROSS)
     ink = found.ink[outer_top : bottom + 1, outer_left : right + 1] * near
     box_h, box_w = bottom - top, right - left
     # Draw the digit with its longer side RENDER_SCALE * 20 pixels; threshold there for smooth edges.
