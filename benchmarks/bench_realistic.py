@@ -272,6 +272,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                     f"  {failure['path']}: true {failure['label']}, got {failure['number']!r}"
                     + (f" error: {failure['error']}" if failure["error"] else "")
                 )
+            tiles = [
+                Tile(Path(failure["path"]), None, (failure["style"], f"{failure['label']} got {failure['number'] or 'error'}"[:18]))
+                for failure in number_failures
+            ]
+            sheet = contact_sheet(tiles, args.out_dir / f"realistic_number_failures_seed{args.seed}.png")
+            if sheet:
+                print(f"contact sheet of the number failures (first {MAX_SHEET_FAILURES}): {sheet}")
             results["numbers"] = {
                 "total": len(numbers),
                 "read": read,
