@@ -174,6 +174,16 @@ def test_folder_with_only_subfolders_hints_at_recursive(tmp_path):
     assert found.error is None and found.path.endswith("7.png")
 
 
+def test_recursive_through_the_cli(tmp_path, capsys, model_says):
+    model_says(row(7, 0.9))
+    (tmp_path / "scans" / "2024").mkdir(parents=True)
+    paths = [seven(tmp_path / "scans" / "2024" / "b.png"), seven(tmp_path / "scans" / "a.png")]
+    assert evaluate.main(["--jsonl", "-r", str(tmp_path / "scans")]) == 0
+    assert [record["path"] for record in jsonl_records(capsys.readouterr().out)] == [str(path) for path in paths]
+    assert evaluate.main(["--jsonl", str(tmp_path / "scans")]) == 0  # without -r: only the image directly inside
+    assert [record["path"] for record in jsonl_records(capsys.readouterr().out)] == [str(paths[1])]
+
+
 def test_listing_is_lazy(tmp_path):
     """Inputs are listed as the work reaches them: the first one is ready before later folders are read."""
     seven(tmp_path / "a.png")
