@@ -80,7 +80,26 @@ def build_default(
     return compile_model(keras.Model(inputs, outputs, name="default"), learning_rate)
 
 
-BUILDERS: dict[str, Callable[..., keras.Model]] = {"default": build_default, "seed": build_seed}
+def build_fast(
+    learning_rate: float = DEFAULT_LEARNING_RATE, num_classes: int = NUM_CLASSES, filters: tuple[int, int, int] = (16, 32, 64)
+) -> keras.Model:
+    """A small CNN for the fast preset: a quarter of the default's work per image, BatchNorm for a high learning rate.
+
+    Three conv stages at 28, 14 and 7 pixels; global pooling instead of a wide dense layer keeps it cheap.
+    """
+    inputs = keras.Input(shape=INPUT_SHAPE)
+    x = _conv_block(inputs, filters[0])
+    x = layers.MaxPooling2D(2)(x)  # 28 -> 14
+    x = _conv_block(x, filters[1])
+    x = layers.MaxPooling2D(2)(x)  # 14 -> 7
+    x = _conv_block(x, filters[2])
+    x = _conv_block(x, filters[2])
+    x = layers.GlobalMaxPooling2D()(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    return compile_model(keras.Model(inputs, outputs, name="fast"), learning_rate)
+
+
+BUILDERS: dict[str, Callable[..., keras.Model]] = {"default": build_default, "fast": build_fast, "seed": build_seed}
 
 
 def build_model(
