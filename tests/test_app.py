@@ -621,6 +621,15 @@ def test_model_answers_concurrent_clients_correctly():
         assert_still_serving(server)
 
 
+@needs_model
+def test_the_importable_app_loads_the_model_named_in_the_environment(monkeypatch):
+    """What each --workers process runs: `app:app`, with the model path handed over in $DIGITS_APP_MODEL."""
+    monkeypatch.setenv(app.MODEL_ENV, str(DEFAULT_TFLITE_PATH))
+    with TestClient(app.app) as client:
+        assert client.get("/health").json()["model"] == DEFAULT_TFLITE_PATH.name
+        assert client.post("/predict", content=encode(draw_digit(7))).json()["digit"] == 7
+
+
 # --- the command line ---------------------------------------------------------------------------------------
 
 
