@@ -40,8 +40,9 @@ MNIST = Path(os.environ.get("MNIST_DATA", ROOT.parent / "shared" / "data" / "mni
 TARGET_TURNED_AWAY = 0.90  # of not-digits
 TARGET_REAL_LOST, TARGET_MNIST_LOST = 0.01, 0.002  # of real digits, of MNIST test digits
 TARGET_MNIST_ACCURACY = 0.996
-SWEEP = np.round(np.linspace(0.0, 1.0, 201), 4)  # thresholds on the curve
-SWEEP_REPORTED = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)  # thresholds printed in the table
+# Thresholds on the curve: every 0.005, and finer near 1, where a confident model's useful thresholds lie.
+SWEEP = np.unique(np.round(np.concatenate([np.linspace(0.0, 1.0, 201), 1 - np.logspace(-4, -2.4, 17)]), 6))
+SWEEP_REPORTED = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999)  # thresholds printed in the table
 
 
 def not_digit_scores(probabilities: np.ndarray) -> np.ndarray:
@@ -231,7 +232,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{'threshold':>9} " + " ".join(f"{name:>12}" for name in curves))
     for threshold in SWEEP_REPORTED:
         index = int(np.argmin(np.abs(SWEEP - threshold)))
-        print(f"{threshold:>9.2f} " + " ".join(f"{rates[index]:>12.2%}" for rates in curves.values()))
+        print(f"{threshold:>9g} " + " ".join(f"{rates[index]:>12.2%}" for rates in curves.values()))
     best = None
     if {"not-digits", "real digits", "MNIST test"} <= set(curves):
         best = best_threshold(curves["not-digits"], curves["real digits"], curves["MNIST test"])
