@@ -17,8 +17,9 @@ RENDER_SCALE = 8
 # thickened to the median: a fat marker or a 1-px canvas pen both look like MNIST then.
 MNIST_STROKE_WIDTH = 3.0
 STROKE_WIDTH_RANGE = (2.3, 4.1)
-# Holes smaller than this (in 28x28 pixels) are gaps between anti-aliasing steps, not loops.
-MIN_HOLE = 0.5
+# Holes smaller than this many pixels of the 28x28 image are no loops the model could see (gaps
+# between a thin stroke's anti-aliasing steps, or a loop already pinched shut).
+MIN_HOLE = 2.0
 # The rendered digit's mask is the ink map above this fraction of the ink threshold (edges included).
 EDGE_LEVEL = 0.75
 
