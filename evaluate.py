@@ -46,6 +46,7 @@ POOL_MIN_FILES = 16  # fewer inputs are read in this process: forking workers wo
 # holds back what follows it: this many chunks (about 1 MB) keep the other cores busy meanwhile, and the
 # bound keeps memory flat for any number of files.
 CHUNKS_IN_FLIGHT_PER_WORKER = 32
+WORKER_CHECK_S = 1.0  # how often a wait for a worker's files checks that the workers are all still alive
 PROGRESS_DELAY_S = 2.0  # the progress bar appears only once a run has taken this long
 NOT_A_DIGIT_MARK = "?"  # stands for a "not a digit" position in a --number answer
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
@@ -179,34 +180,65 @@ def _start_worker() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def start_pool(workers: int):
+class WorkerDied(Exception):
+    """A worker process ended without handing back its files (killed, perhaps for lack of memory)."""
+
+
+class Workers:
     """A pool of forked worker processes: they start in milliseconds with preprocess already imported.
 
     Started before the model is loaded, so no interpreter or TensorFlow threads exist to be forked.
     """
-    import multiprocessing
 
-    return multiprocessing.get_context("fork").Pool(workers, initializer=_start_worker)
+    def __init__(self, count: int) -> None:
+        import multiprocessing
+
+        before = set(multiprocessing.active_children())
+        self.count = count
+        self.pool = multiprocessing.get_context("fork").Pool(count, initializer=_start_worker)
+        self.processes = set(multiprocessing.active_children()) - before
+
+    def submit(self, chunk: list[Item], number: bool):
+        return self.pool.apply_async(prepare_chunk, (chunk, number))
+
+    def wait(self, pending) -> list[Item]:
+        """The chunk ``pending`` stands for, once done; WorkerDied if a worker has gone.
+
+        A pool replaces a worker that dies, but the files it held never come back: without this check
+        the run would wait for them forever.
+        """
+        import multiprocessing
+
+        while True:
+            try:
+                return pending.get(timeout=WORKER_CHECK_S)
+            except multiprocessing.TimeoutError:
+                if not all(process.is_alive() for process in self.processes):
+                    raise WorkerDied("a worker process died (killed, perhaps for lack of memory)") from None
+
+    def close(self) -> None:
+        self.pool.terminate()  # finished or interrupted: nothing of the workers' is still wanted
+        self.pool.join()
 
 
-def prepared_chunks(items: Iterator[Item], number: bool, pool=None, workers: int = 1) -> Iterator[list[Item]]:
+def prepared_chunks(items: Iterator[Item], number: bool, workers: Workers | None = None) -> Iterator[list[Item]]:
     """Chunks of preprocessed items, in input order, each as soon as it and those before it are done.
 
-    With a pool, at most CHUNKS_IN_FLIGHT_PER_WORKER chunks per worker are queued or waiting to be
+    With workers, at most CHUNKS_IN_FLIGHT_PER_WORKER chunks per worker are queued or waiting to be
     taken, so memory stays flat however many files there are, and every core stays busy.
     """
     chunks = _chunks(items, CHUNK_FILES)
-    if pool is None:
+    if workers is None:
         for chunk in chunks:
             yield prepare_chunk(chunk, number)
         return
     in_flight: deque = deque()
     for chunk in chunks:
-        in_flight.append(pool.apply_async(prepare_chunk, (chunk, number)))
-        if len(in_flight) >= workers * CHUNKS_IN_FLIGHT_PER_WORKER:
-            yield in_flight.popleft().get()
+        in_flight.append(workers.submit(chunk, number))
+        if len(in_flight) >= workers.count * CHUNKS_IN_FLIGHT_PER_WORKER:
+            yield workers.wait(in_flight.popleft())
     while in_flight:
-        yield in_flight.popleft().get()
+        yield workers.wait(in_flight.popleft())
 
 
 # --- Prediction ----------------------------------------------------------------------------------
@@ -423,8 +455,8 @@ def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
     """Read, predict and print every input, streaming; the caller handles Ctrl-C and a closed pipe."""
     items = expand_paths(args.paths, args.recursive)
     head = list(itertools.islice(items, POOL_MIN_FILES))
-    workers = _worker_count()
-    pool = start_pool(workers) if len(head) >= POOL_MIN_FILES and workers >= 2 else None
+    cores = _worker_count()
+    workers = Workers(cores) if len(head) >= POOL_MIN_FILES and cores >= 2 else None
     try:
         try:
             predictor = load_predictor(args.model)
@@ -435,7 +467,7 @@ def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
         except OSError as error:
             print(f"error: cannot write preprocessed images to {args.save_preprocessed}: {error.strerror or error}", file=sys.stderr)
             return EXIT_USAGE
-        for chunk in prepared_chunks(itertools.chain(head, items), args.number, pool, workers):
+        for chunk in prepared_chunks(itertools.chain(head, items), args.number, workers):
             predict_chunk(predictor, chunk)
             if writer is not None:
                 try:
@@ -446,9 +478,8 @@ def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
                     return EXIT_USAGE
             printer.add([describe(item, args.top_k, args.number) for item in chunk])
     finally:
-        if pool is not None:
-            pool.terminate()  # finished or interrupted: nothing of the workers' is still wanted
-            pool.join()
+        if workers is not None:
+            workers.close()
     return EXIT_INPUT_FAILED if printer.failed else EXIT_OK
 
 
@@ -491,6 +522,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         printer.finish()
         print(f"\nevaluate.py: interrupted after {printer.count} inputs; every line printed is complete", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except WorkerDied as error:
+        printer.finish()
+        print(f"error: {error}; stopped after {printer.count} inputs, every line printed is complete", file=sys.stderr)
+        return EXIT_INPUT_FAILED
     except BrokenPipeError:  # the reader went away (`... | head`): stop quietly, as command-line tools do
         with contextlib.suppress(OSError, ValueError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes at exit

@@ -477,6 +477,28 @@ def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
     assert "Traceback" not in (tmp_path / "stderr.txt").read_text()
 
 
+def children(pid: int) -> list[int]:
+    return [int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()]
+
+
+@needs_model
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux's /proc to find the worker processes")
+def test_a_killed_worker_ends_the_run_with_an_error_not_a_hang(tmp_path):
+    process = start(["--jsonl", *endless(tmp_path)], tmp_path)
+    try:
+        first = process.stdout.readline()
+        workers = children(process.pid)
+        assert len(workers) >= 2  # the run is long enough to use the worker pool
+        os.kill(workers[0], signal.SIGKILL)  # what the kernel's out-of-memory killer does
+        rest, _ = process.communicate(timeout=PROCESS_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    stderr = (tmp_path / "stderr.txt").read_text()
+    assert process.returncode == 1 and "worker process died" in stderr and "Traceback" not in stderr
+    assert 0 < len(jsonl_records((first + rest).decode())) < 20_000
+
+
 @needs_model
 @pytest.mark.skipif(not DEFAULT_KERAS_PATH.exists(), reason="no .keras model beside the .tflite")
 def test_litert_and_keras_agree(tmp_path):
