@@ -451,6 +451,11 @@ class PreprocessedWriter:
 # --- The two modes -------------------------------------------------------------------------------
 
 
+def _cannot_save(folder: Path, error: OSError) -> int:
+    print(f"error: cannot write preprocessed images to {folder}: {error.strerror or error}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
     """Read, predict and print every input, streaming; the caller handles Ctrl-C and a closed pipe."""
     items = expand_paths(args.paths, args.recursive)
@@ -465,8 +470,7 @@ def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_USAGE
         except OSError as error:
-            print(f"error: cannot write preprocessed images to {args.save_preprocessed}: {error.strerror or error}", file=sys.stderr)
-            return EXIT_USAGE
+            return _cannot_save(args.save_preprocessed, error)
         for chunk in prepared_chunks(itertools.chain(head, items), args.number, workers):
             predict_chunk(predictor, chunk)
             if writer is not None:
@@ -474,8 +478,7 @@ def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
                     for item in chunk:
                         writer.write(item)
                 except OSError as error:
-                    print(f"error: cannot write preprocessed images to {writer.folder}: {error.strerror or error}", file=sys.stderr)
-                    return EXIT_USAGE
+                    return _cannot_save(writer.folder, error)
             printer.add([describe(item, args.top_k, args.number) for item in chunk])
     finally:
         if workers is not None:
