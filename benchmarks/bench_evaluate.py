@@ -48,17 +48,18 @@ THROUGHPUT_LIMIT_S = 3.5
 FIRST_LINE_LIMIT_S = 2.0
 PEAK_RSS_LIMIT_MB = 400
 IMAGE_SIDE = 280  # a typical web-canvas export
+SCALE_IMAGE_SIDE = 128  # the scale run measures streaming and memory, not preprocessing: small drawings keep it short
 DISTINCT_IMAGES = 200  # the scale run's files are hard links to this many drawings: generating 20,000 would dominate
 FILES_PER_FOLDER = 1000
 MEMORY_SAMPLE_S = 0.05
 PARTS = ("cold", "throughput", "scale")
 
 
-def draw_digit(path: Path, rng: np.random.Generator) -> None:
+def draw_digit(path: Path, rng: np.random.Generator, side: int = IMAGE_SIDE) -> None:
     """A random pen scribble shaped like a digit: dark strokes on white paper."""
-    image = Image.new("L", (IMAGE_SIDE, IMAGE_SIDE), 255)
-    points = [(float(x), float(y)) for x, y in rng.uniform(0.2, 0.8, size=(5, 2)) * IMAGE_SIDE]
-    ImageDraw.Draw(image).line(points, fill=0, width=int(rng.integers(8, 20)), joint="curve")
+    image = Image.new("L", (side, side), 255)
+    points = [(float(x), float(y)) for x, y in rng.uniform(0.2, 0.8, size=(5, 2)) * side]
+    ImageDraw.Draw(image).line(points, fill=0, width=max(2, round(rng.uniform(8, 20) * side / IMAGE_SIDE)), joint="curve")
     image.save(path)
 
 
@@ -126,7 +127,7 @@ def scale(evaluate: list[str], folder: Path, files: int) -> dict:
     drawings = folder / "drawings"
     drawings.mkdir()
     for index in range(DISTINCT_IMAGES):
-        draw_digit(drawings / f"{index:03d}.png", rng)
+        draw_digit(drawings / f"{index:03d}.png", rng, SCALE_IMAGE_SIDE)
     tree = folder / "tree"
     expected = []
     for index in range(files):
