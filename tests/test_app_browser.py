@@ -242,6 +242,16 @@ def camera_browser(playwright, tmp_path_factory):
         browser.close()
 
 
+def wait_until(page, expression: str, timeout: float = TIMEOUT_MS / 1000) -> None:
+    """Poll a JavaScript expression until it is true. (page.wait_for_function compiles its predicate with
+    eval once it has to poll, which the page's Content-Security-Policy rightly forbids.)"""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still false after {timeout:g} s: {expression}")
+        time.sleep(0.05)
+
+
 def camera_answers(page) -> int:
     return int(page.evaluate("document.body.dataset.cameraAnswers || '0'"))
 
@@ -253,7 +263,7 @@ def test_camera_reads_the_digit_in_the_guide_box_and_freezes(camera_browser, bas
         page.click("#camera-toggle")
         page.wait_for_selector('body[data-camera="live"]', state="attached")
         assert page.locator("#video").is_visible() and not page.locator("#canvas").is_visible()
-        page.wait_for_function(f"document.querySelector('#digit').dataset.digit === '{CAMERA_DIGIT}'")
+        wait_until(page, f"document.querySelector('#digit').dataset.digit === '{CAMERA_DIGIT}'")
         assert page.locator("#preprocessed").get_attribute("src").startswith("data:image/png;base64,")
         assert page.locator("#bars li.top .label").inner_text() == str(CAMERA_DIGIT)
 
@@ -278,7 +288,7 @@ def test_camera_reads_the_digit_in_the_guide_box_and_freezes(camera_browser, bas
 
         page.click("#freeze")
         page.wait_for_selector('body[data-camera="live"]', state="attached")
-        page.wait_for_function(f"Number(document.body.dataset.cameraAnswers) > {frozen_at}")
+        wait_until(page, f"Number(document.body.dataset.cameraAnswers) > {frozen_at}")
 
         # Stopping the camera brings the (empty) canvas back.
         page.click("#camera-toggle")
@@ -297,7 +307,7 @@ def test_camera_without_a_camera_says_so(browser, base_url):
         page = watch.page
         page.click("#camera-toggle")
         page.wait_for_selector('body[data-camera="off"]', state="attached")
-        page.wait_for_function("document.querySelector('#status').textContent.includes('camera')")
+        wait_until(page, "document.querySelector('#status').textContent.includes('camera')")
         assert page.locator("#canvas").is_visible()
         watch.check_clean()
     finally:
