@@ -58,7 +58,7 @@ def _loops(binary: np.ndarray) -> int:
 
 def normalize_strokes(binary: np.ndarray) -> np.ndarray:
     """Thin fat-marker strokes or thicken hairlines (at RENDER_SCALE) into MNIST's stroke width range,
-    never closing a loop (an 8's, when thickened) or opening one (a thin 0's, when thinned)."""
+    never filling a loop in (an 8's, when thickened) or breaking one open (a thin 0's, when thinned)."""
     width = stroke_width(binary) / RENDER_SCALE
     low, high = STROKE_WIDTH_RANGE
     if low <= width <= high or width == 0:
@@ -73,12 +73,15 @@ def normalize_strokes(binary: np.ndarray) -> np.ndarray:
     while radius > 0:
         if thin:
             result = cv2.erode(padded, disk(radius))
-            # Never erase a stroke entirely: erode less if too much of the digit would vanish.
-            ok = cv2.countNonZero(result) >= 0.25 * area
+            # Never erase a stroke entirely: erode less if too much of the digit would vanish; and
+            # never break a loop open (a thin stretch of a 0's ring).
+            ok = cv2.countNonZero(result) >= 0.25 * area and _loops(result) == loops
         else:
+            # Never fill a loop in (an 8's, small in a fat digit). A hairline's gaps, as narrow as the
+            # growth, are bridged: that completes loops the threshold broke, as MNIST's pen would have.
             result = cv2.dilate(padded, disk(radius))
-            ok = True
-        if ok and _loops(result) == loops:
+            ok = _loops(result) >= loops
+        if ok:
             break
         # A smaller change, until the loops are what they were (or no change at all).
         radius = radius - 1 if radius <= 4 else radius * 2 // 3
