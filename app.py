@@ -409,7 +409,10 @@ def _error(message: str) -> int:
 def listen(host: str, port: int) -> socket.socket:
     """A listening socket on host:port (port 0: a free one); OSError when the address is taken or invalid."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # IPPROTO_TCP named explicitly: asyncio turns off Nagle's algorithm (TCP_NODELAY) only on sockets that
+    # say so, and uvicorn writes a response's head and body separately; with Nagle on, each answer waited
+    # ~40 ms for the client's delayed ACK of the head.
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))

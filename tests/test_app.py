@@ -39,6 +39,8 @@ STROKE_WIDTH = 20  # the page's pen width on that canvas
 CONCURRENT_CLIENTS = 16
 FAKE_DIGIT = 3  # what FakePredictor answers
 FUZZ_CASES = 48
+NAGLE_PROBES = 20
+NAGLE_LIMIT_SECONDS = 0.025  # the median answer must beat the ~40 ms a delayed ACK costs
 PREDICTION_KEYS = {"digit", "not_a_digit", "confidence", "low_confidence", "probabilities", "not_digit_probability", "preprocessed"}
 
 needs_model = pytest.mark.skipif(not DEFAULT_TFLITE_PATH.exists(), reason=f"no shipped model at {DEFAULT_TFLITE_PATH}; run train.py")
@@ -279,6 +281,14 @@ def test_swagger_ui_is_served_from_this_machine(client):
     assert b"cdn.jsdelivr" not in client.get("/docs").content
 
 
+def test_docs_without_swagger_ui_installed_say_what_to_install(monkeypatch):
+    monkeypatch.setitem(sys.modules, "fastapi_offline", None)  # makes `import fastapi_offline` fail
+    files = app.swagger_files()
+    assert set(files) == set(app.SWAGGER_FILES)
+    script, kind = files["/docs/swagger-ui-bundle.js"]
+    assert kind.startswith("text/javascript") and b"pip install fastapi-offline" in script
+
+
 @pytest.mark.parametrize(
     "path",
     [
@@ -423,6 +433,22 @@ def test_keep_alive_connection_serves_several_predictions(fake_server):
             assert response.status == 200 and json.loads(response.read())["digit"] == FAKE_DIGIT
     finally:
         connection.close()
+
+
+def test_answers_are_not_held_back_by_nagles_algorithm(fake_server):
+    """A keep-alive GET /health takes well under a millisecond; with Nagle's algorithm on the server's
+    sockets every answer would wait ~40 ms for the client's delayed ACK."""
+    connection = http.client.HTTPConnection(fake_server.host, fake_server.port, timeout=10)
+    timings = []
+    try:
+        for _ in range(NAGLE_PROBES):
+            started = time.perf_counter()
+            connection.request("GET", "/health")
+            connection.getresponse().read()
+            timings.append(time.perf_counter() - started)
+    finally:
+        connection.close()
+    assert sorted(timings)[len(timings) // 2] < NAGLE_LIMIT_SECONDS
 
 
 # --- /predict: bad input ------------------------------------------------------------------------------------
