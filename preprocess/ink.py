@@ -26,9 +26,10 @@ INNER_DIGIT_FRACTION = 0.1
 # Polarity is judged at this longest side against a local median over this fraction of it.
 POLARITY_SIDE = 64
 POLARITY_WINDOW_FRACTION = 1 / 4
+POLARITY_FLOOR = 0.03  # of full scale: smaller departures from the local paper level are shading, not ink
 # When neither side wins by this factor, an image edge that differs from the image's median by this
 # fraction of its contrast range is a surround (a table, a wall), and the median is the paper.
-POLARITY_DECISIVE = 4.0
+POLARITY_DECISIVE = 5.0
 SURROUND_CONTRAST = 0.4
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of full scale, or there is no digit
 
@@ -108,8 +109,10 @@ def dark_ink(gray: np.ndarray) -> bool:
     window = max(3, int(POLARITY_WINDOW_FRACTION * max(darkened.shape)) | 1)
     paper_dark = np.minimum(_median(darkened, window), _window_filter(darkened, window, close=True))
     paper_light = np.maximum(_median(lightened, window), _window_filter(lightened, window, close=False))
-    darker = float((paper_dark - darkened).clip(0, None).sum())
-    lighter = float((lightened - paper_light).clip(0, None).sum())
+    # Departures smaller than POLARITY_FLOOR are shading (a vignette's bright centre is a wide, low
+    # bump that an opening shaves), not strokes.
+    darker = float((paper_dark - darkened - POLARITY_FLOOR).clip(0, None).sum())
+    lighter = float((lightened - paper_light - POLARITY_FLOOR).clip(0, None).sum())
     values = (darkened + lightened) / 2
     if max(darker, lighter) < POLARITY_DECISIVE * min(darker, lighter):
         # Close: fat strokes leave gaps of paper as narrow as themselves, and a sheet lying on a dark

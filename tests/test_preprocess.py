@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import io
 
+import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 import preprocess
 from preprocess import ImageError, NoDigitError, open_image, segment_digits, segment_number
@@ -464,3 +465,107 @@ def test_tightly_cropped_mnist_digits_are_found(mnist_path):
         image = Image.fromarray(crop).resize((crop.shape[1] * 10, crop.shape[0] * 10), Image.Resampling.BICUBIC)
         scores.append(similarity(preprocess.preprocess(image), digit / 255.0))
     assert np.mean(scores) > 0.85 and np.percentile(scores, 10) > 0.7
+
+
+# --- Failure classes seen on real images (issue 7), each drawn here -------------------------------
+
+
+def loops(result: np.ndarray, level: float = 0.4) -> int:
+    """Holes (of at least one pixel) in a 28x28 result's strokes: 1 for a 0, 2 for an 8."""
+    mask = (result[..., 0] > level).astype(np.uint8)
+    contours, hierarchy = cv2.findContours(mask, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hierarchy is None:
+        return 0
+    return sum(1 for index, entry in enumerate(hierarchy[0]) if entry[3] >= 0 and cv2.contourArea(contours[index]) >= 1.0)
+
+
+def ellipse(centre_x: float, centre_y: float, radius_x: float, radius_y: float, start: float = 0, end: float = 360) -> list:
+    angles = np.radians(np.linspace(start, end, 60))
+    return [(centre_x + radius_x * np.cos(a), centre_y + radius_y * np.sin(a)) for a in angles]
+
+
+def encoded(image: Image.Image, fmt: str) -> Image.Image:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, quality=90)
+    return preprocess.open_image_bytes(buffer.getvalue(), f"drawn.{fmt.lower()}")
+
+
+def shaded_paper(size: tuple[int, int], level: float, vignette: float, noise: float, seed: int) -> np.ndarray:
+    """Float32 (H, W) paper brightness: ``level`` in the centre, darker towards the corners, with noise."""
+    width, height = size
+    rows, cols = np.mgrid[0:height, 0:width].astype(np.float32)
+    falloff = 1 - vignette * 2 * (((cols - width / 2) / width) ** 2 + ((rows - height / 2) / height) ** 2)
+    return level * falloff + np.random.default_rng(seed).normal(0, noise, (height, width)).astype(np.float32)
+
+
+def test_faint_one_pixel_grey_zero_on_a_large_white_canvas_keeps_its_loop():
+    # A browser canvas exported at 1150x720 with a 1-pixel light-grey pen: shrunk by averaging, the
+    # stroke faded into the paper, and what was left was a broken arc (a 0 read as 2, or "no digit").
+    size = (1150, 720)
+    image = Image.new("RGB", size, (255, 255, 255))
+    ImageDraw.Draw(image).line(ellipse(575, 360, 115, 187), fill=(175, 175, 175), width=1)
+    result = preprocess.preprocess(encoded(image, "PNG"))
+    check_digit(result)
+    assert loops(result) == 1
+    clean = Image.new("L", size, 0)
+    ImageDraw.Draw(clean).line(ellipse(575, 360, 115, 187), fill=255, width=12)
+    assert similarity(result, preprocess.preprocess(clean)) > 0.85
+
+
+def test_thin_light_top_of_a_blue_ballpoint_nine_on_grey_paper_is_kept():
+    # A phone photo of grey paper: the 9's loop was pressed hard at the bottom and drawn light and
+    # thin over the top. Dropping the top leaves a hook that reads as 3 or 7.
+    size = (1600, 1200)
+    paper = shaded_paper(size, 178, 0.35, 4, seed=3)
+    image = Image.fromarray(np.clip(np.stack([paper, paper * 0.99, paper * 0.95], axis=-1), 0, 255).astype(np.uint8))
+    pen = ImageDraw.Draw(image)
+    centre_x, centre_y, radius = 800, 504, 108
+    pen.line(ellipse(centre_x, centre_y, radius, radius, 20, 160), fill=(40, 50, 120), width=7, joint="curve")
+    pen.line(ellipse(centre_x, centre_y, radius, radius, 160, 380), fill=(95, 100, 150), width=3)
+    stem = [(centre_x + radius, centre_y), (centre_x + radius * 0.9, centre_y + radius * 2.6)]
+    pen.line(stem, fill=(40, 50, 120), width=7)
+    result = preprocess.preprocess(encoded(image.filter(ImageFilter.GaussianBlur(1.0)), "JPEG"))
+    check_digit(result)
+    clean = Image.new("L", size, 0)
+    ImageDraw.Draw(clean).line(ellipse(centre_x, centre_y, radius, radius), fill=255, width=7)
+    ImageDraw.Draw(clean).line(stem, fill=255, width=7)
+    assert similarity(result, preprocess.preprocess(clean)) > 0.8
+    # The loop's top is there: ink across the top rows of the digit, above the loop's hole.
+    rows = np.flatnonzero(result[..., 0].max(axis=1) > 0.4)
+    assert (result[rows[0] : rows[0] + 3, :, 0] > 0.4).sum() >= 6
+
+
+def test_small_thin_eight_in_a_dim_vignetted_photo_keeps_both_loops():
+    # A small 8 in a large, dim photo darkening towards the corners: the corners must not become
+    # ink, and thickening the thin strokes must not fill the small loops (two blobs read as 3).
+    size = (1400, 1050)
+    image = Image.fromarray(np.clip(shaded_paper(size, 110, 0.3, 3, seed=5), 0, 255).astype(np.uint8))
+    pen = ImageDraw.Draw(image)
+    pen.line(ellipse(630, 503, 13.6, 22), fill=40, width=5)
+    pen.line(ellipse(630, 547, 16, 22), fill=40, width=5)
+    result = preprocess.preprocess(encoded(image.filter(ImageFilter.GaussianBlur(1.0)), "JPEG"))
+    check_digit(result)
+    assert loops(result) == 2
+
+
+def test_stroke_width_changes_never_fill_or_open_a_loop():
+    # At the render scale: a hairline 8 whose loops are narrower than the full thickening would
+    # grow, and a fat-marker 0 whose ring is thin at one point, which full thinning would cut.
+    scale = preprocess.render.RENDER_SCALE
+    eight = Image.new("L", (90, 160), 0)
+    ImageDraw.Draw(eight).line(ellipse(45, 42, 14, 38), fill=255, width=4)
+    ImageDraw.Draw(eight).line(ellipse(45, 118, 16, 38), fill=255, width=4)
+    thin = np.asarray(eight) > 0
+    assert preprocess.render._loops(thin) == 2 and preprocess.stroke_width(thin) / scale < preprocess.STROKE_WIDTH_RANGE[0]
+    thickened = preprocess.render.normalize_strokes(thin)
+    assert preprocess.render._loops(thickened) == 2
+    assert preprocess.stroke_width(thickened) > preprocess.stroke_width(thin)
+    zero = Image.new("L", (160, 160), 0)
+    ImageDraw.Draw(zero).ellipse([0, 0, 159, 159], fill=255)
+    ImageDraw.Draw(zero).ellipse([50, 30, 110, 130], fill=0)
+    ImageDraw.Draw(zero).rectangle([108, 70, 150, 90], fill=0)  # the ring is thinnest on the right
+    fat = np.asarray(zero) > 0
+    assert preprocess.stroke_width(fat) / scale > preprocess.STROKE_WIDTH_RANGE[1]
+    thinned = preprocess.render.normalize_strokes(fat)
+    assert preprocess.render._loops(thinned) == 1
+    assert preprocess.stroke_width(thinned) < preprocess.stroke_width(fat)
