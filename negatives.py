@@ -25,7 +25,7 @@ from data import IMAGE_SIZE
 NOT_A_DIGIT_LABEL = 10  # the model's extra class, after the digits 0-9
 CANVAS_SIDE = 96  # working size of each drawing, pixels
 # Letters that do not read as a digit in anyone's handwriting (0/O, 1/I/l, 2/Z, 5/S, 6/b/G, 8/B, 9/g/q are out).
-LETTERS = "ACDEFHKMNPRTUVWXYacdefhkmnprtuvwxy"
+LETTERS = "ACDEFHKLMNPRTUVWXYacdefhkmnprtuvwxy"
 # Symbols likewise: no ! (a 1), ? (a 2), $ and ∫ (a 5), & and β (an 8), ∂ (a 6), θ (a slashed 0).
 SYMBOLS = "+−×÷=≠±→←↔⇒πΣ√∞%#@*ΔΩαλμ≈≤≥<>∈∀∃"
 HERSHEY_FACES = (
@@ -52,6 +52,8 @@ FONT_FILES = (
 )
 # Share of each kind among the generated images.
 KIND_SHARES = {"letter": 0.55, "symbol": 0.2, "doodle": 0.25}
+HERSHEY_SHARE = 0.7  # of ASCII letters: Hershey's single-line strokes look more like a pen than typefaces do
+PEN_SYMBOL_SHARE = 0.5  # of symbols: drawn as pen strokes (arrows, +, =, x) rather than from a font
 MAX_ROTATION_DEGREES = 15.0
 MAX_SHEAR = 0.3
 MAX_STROKE = 9  # pixels at CANVAS_SIDE, the thickest pen
@@ -94,33 +96,95 @@ def _random_point(rng: np.random.Generator, margin: float = 0.12) -> tuple[int, 
 
 
 def _draw_doodle(rng: np.random.Generator) -> np.ndarray:
-    """Three to six strokes (boxes, triangles, circles, zigzags, star points) spread over the canvas."""
+    """Three to six shapes (boxes, polygons, circles, zigzags, star points, a cloud) joined into one drawing.
+
+    Each shape is joined to the one before by a stroke: preprocess.py keeps the main connected drawing,
+    and a lone box or circle left over from a scattered doodle would teach the model that a 0 is no digit.
+    """
     image = _blank()
     thickness = int(rng.integers(2, MAX_STROKE))
+    previous = None
+    if rng.random() < 0.3:
+        _bumpy_outline(image, rng, thickness)
     for _ in range(int(rng.integers(3, 7))):
         kind = rng.integers(5)
+        anchor = _random_point(rng)
         if kind == 0:  # a box
-            x0, y0 = _random_point(rng)
-            x1, y1 = _random_point(rng)
-            cv2.rectangle(image, (x0, y0), (x1, y1), 0, thickness)
+            corner = _random_point(rng)
+            cv2.rectangle(image, anchor, corner, 0, thickness)
         elif kind == 1:  # a triangle or other small polygon
-            points = np.array([_random_point(rng) for _ in range(int(rng.integers(3, 5)))], np.int32)
+            points = np.array([anchor] + [_random_point(rng) for _ in range(int(rng.integers(2, 4)))], np.int32)
             cv2.polylines(image, [points], True, 0, thickness, cv2.LINE_AA)
-        elif kind == 2:  # a small circle (a wheel, an eye, a sun)
-            centre = _random_point(rng, 0.2)
-            cv2.circle(image, centre, int(rng.uniform(0.05, 0.18) * CANVAS_SIDE), 0, thickness, cv2.LINE_AA)
-        elif kind == 3:  # a zigzag or wave
+        elif kind == 2:  # a small circle (a wheel, an eye, a sun) with the anchor on its rim
+            radius = int(rng.uniform(0.05, 0.15) * CANVAS_SIDE)
+            cv2.circle(image, (anchor[0] + radius, anchor[1]), radius, 0, thickness, cv2.LINE_AA)
+        elif kind == 3:  # a zigzag or wave starting at the anchor
             count = int(rng.integers(5, 10))
-            xs = np.linspace(*sorted(rng.uniform(0.1, 0.9, 2) * CANVAS_SIDE), count)
-            ys = rng.uniform(0.15, 0.85) * CANVAS_SIDE + rng.uniform(-0.12, 0.12, count) * CANVAS_SIDE
+            xs = anchor[0] + np.arange(count) * rng.uniform(-0.1, 0.1) * CANVAS_SIDE
+            ys = anchor[1] + rng.uniform(-0.12, 0.12, count) * CANVAS_SIDE
             cv2.polylines(image, [np.stack([xs, ys], 1).astype(np.int32)], False, 0, thickness, cv2.LINE_AA)
-        else:  # a star's points
-            centre = np.array(_random_point(rng, 0.3))
-            radius = rng.uniform(0.15, 0.35) * CANVAS_SIDE
+        else:  # a star's points around the anchor
+            radius = rng.uniform(0.12, 0.3) * CANVAS_SIDE
             angles = rng.uniform(0, math.tau) + np.arange(5) * 2 * math.tau / 5
-            points = centre + radius * np.stack([np.cos(angles), np.sin(angles)], 1)
+            points = np.array(anchor) + radius * np.stack([np.cos(angles), np.sin(angles)], 1)
             cv2.polylines(image, [points.astype(np.int32)], True, 0, thickness, cv2.LINE_AA)
+        if previous is not None:
+            cv2.line(image, previous, anchor, 0, thickness, cv2.LINE_AA)
+        previous = anchor
     return image
+
+
+def _arrow(image: np.ndarray, start: np.ndarray, end: np.ndarray, thickness: int, heads: int) -> None:
+    cv2.line(image, tuple(start.astype(int)), tuple(end.astype(int)), 0, thickness, cv2.LINE_AA)
+    for tip, tail in ((end, start), (start, end))[:heads]:
+        direction = (tail - tip) / max(np.linalg.norm(tail - tip), 1)
+        for turn in (0.5, -0.5):
+            rotation = np.array([[math.cos(turn), -math.sin(turn)], [math.sin(turn), math.cos(turn)]])
+            wing = tip + rotation @ direction * 0.25 * CANVAS_SIDE
+            cv2.line(image, tuple(tip.astype(int)), tuple(wing.astype(int)), 0, thickness, cv2.LINE_AA)
+
+
+def _draw_pen_symbol(rng: np.random.Generator) -> np.ndarray:
+    """Arrows, double lines, plus, times, equals and divide signs drawn as a pen draws them."""
+    image = _blank()
+    thickness = int(rng.integers(2, MAX_STROKE))
+    low, high, middle = 0.15 * CANVAS_SIDE, 0.85 * CANVAS_SIDE, CANVAS_SIDE / 2
+    kind = rng.integers(5)
+    if kind == 0:  # an arrow, one or two heads
+        _arrow(image, np.array([low, middle]), np.array([high, middle]), thickness, int(rng.integers(1, 3)))
+    elif kind == 1:  # a double arrow (=>)
+        for offset in (-0.08, 0.08):
+            y = middle + offset * CANVAS_SIDE
+            cv2.line(image, (int(low), int(y)), (int(high - 0.1 * CANVAS_SIDE), int(y)), 0, thickness, cv2.LINE_AA)
+        _arrow(image, np.array([high - 0.25 * CANVAS_SIDE, middle]), np.array([high, middle]), thickness, 1)
+    elif kind == 2:  # plus or times
+        angle = 0.0 if rng.random() < 0.5 else math.pi / 4
+        for turn in (angle, angle + math.pi / 2):
+            offset = 0.35 * CANVAS_SIDE * np.array([math.cos(turn), math.sin(turn)])
+            start, end = np.array([middle, middle]) - offset, np.array([middle, middle]) + offset
+            cv2.line(image, tuple(start.astype(int)), tuple(end.astype(int)), 0, thickness, cv2.LINE_AA)
+    elif kind == 3:  # equals, or a not-equal sign
+        for offset in (-0.12, 0.12):
+            y = int(middle + offset * CANVAS_SIDE)
+            cv2.line(image, (int(low), y), (int(high), y), 0, thickness, cv2.LINE_AA)
+        if rng.random() < 0.4:
+            cv2.line(image, (int(middle + 12), int(low)), (int(middle - 12), int(high)), 0, thickness, cv2.LINE_AA)
+    else:  # divide
+        cv2.line(image, (int(low), int(middle)), (int(high), int(middle)), 0, thickness, cv2.LINE_AA)
+        for y in (middle - 0.22 * CANVAS_SIDE, middle + 0.22 * CANVAS_SIDE):
+            cv2.circle(image, (int(middle), int(y)), thickness + 2, 0, -1)
+    return image
+
+
+def _bumpy_outline(image: np.ndarray, rng: np.random.Generator, thickness: int) -> None:
+    """A cloud or bush: a closed outline of five to nine bumps."""
+    centre = np.array(_random_point(rng, 0.35), np.float64)
+    bumps = int(rng.integers(5, 10))
+    radius = rng.uniform(0.2, 0.35) * CANVAS_SIDE
+    angles = np.linspace(0, math.tau, bumps * 12, endpoint=False)
+    wobble = radius * (1 + 0.18 * np.abs(np.sin(angles * bumps / 2)))
+    points = centre + np.stack([np.cos(angles) * wobble * 1.3, np.sin(angles) * wobble * 0.8], 1)
+    cv2.polylines(image, [points.astype(np.int32)], True, 0, thickness, cv2.LINE_AA)
 
 
 def _hand_warp(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -137,10 +201,13 @@ def draw_not_digit(rng: np.random.Generator, kind: str, fonts: list[Path]) -> np
     """One drawing of ``kind`` ('letter', 'symbol' or 'doodle'): uint8 (CANVAS_SIDE, CANVAS_SIDE), black on white."""
     if kind == "doodle":
         image = _draw_doodle(rng)
+    elif kind == "symbol" and rng.random() < PEN_SYMBOL_SHARE:
+        image = _draw_pen_symbol(rng)
     else:
-        text = (LETTERS if kind == "letter" else SYMBOLS)[rng.integers(len(LETTERS if kind == "letter" else SYMBOLS))]
+        alphabet = LETTERS if kind == "letter" else SYMBOLS
+        text = alphabet[rng.integers(len(alphabet))]
         # Hershey's stroke fonts only know ASCII.
-        if text.isascii() and rng.random() < 0.5:
+        if text.isascii() and rng.random() < HERSHEY_SHARE:
             image = _draw_hershey(text, rng)
         else:
             image = _draw_truetype(text, rng, fonts)
