@@ -57,6 +57,7 @@ PEN_SYMBOL_SHARE = 0.5  # of symbols: drawn as pen strokes (arrows, +, =, x) rat
 MAX_ROTATION_DEGREES = 15.0
 MAX_SHEAR = 0.3
 MAX_STROKE = 9  # pixels at CANVAS_SIDE, the thickest pen
+MAX_DOODLE_INK = 0.3  # share of the canvas
 
 
 def _font_dir() -> Path:
@@ -96,16 +97,22 @@ def _random_point(rng: np.random.Generator, margin: float = 0.12) -> tuple[int, 
 
 
 def _draw_doodle(rng: np.random.Generator) -> np.ndarray:
+    """A doodle with ink on at most MAX_DOODLE_INK of the canvas (a denser one is a blob, not a drawing)."""
+    while True:
+        image = _draw_shapes(rng)
+        if (image < 128).mean() <= MAX_DOODLE_INK:
+            return image
+
+
+def _draw_shapes(rng: np.random.Generator) -> np.ndarray:
     """Three to six shapes (boxes, polygons, circles, zigzags, star points, a cloud) joined into one drawing.
 
     Each shape is joined to the one before by a stroke: preprocess.py keeps the main connected drawing,
     and a lone box or circle left over from a scattered doodle would teach the model that a 0 is no digit.
     """
     image = _blank()
-    thickness = int(rng.integers(2, MAX_STROKE))
-    previous = None
-    if rng.random() < 0.3:
-        _bumpy_outline(image, rng, thickness)
+    thickness = int(rng.integers(2, MAX_STROKE - 3))  # many strokes: a thinner pen, or the doodle fills in
+    previous = _bumpy_outline(image, rng, thickness) if rng.random() < 0.3 else None
     for _ in range(int(rng.integers(3, 7))):
         kind = rng.integers(5)
         anchor = _random_point(rng)
@@ -176,8 +183,8 @@ def _draw_pen_symbol(rng: np.random.Generator) -> np.ndarray:
     return image
 
 
-def _bumpy_outline(image: np.ndarray, rng: np.random.Generator, thickness: int) -> None:
-    """A cloud or bush: a closed outline of five to nine bumps."""
+def _bumpy_outline(image: np.ndarray, rng: np.random.Generator, thickness: int) -> tuple[int, int]:
+    """A cloud or bush: a closed outline of five to nine bumps; returns a point on it."""
     centre = np.array(_random_point(rng, 0.35), np.float64)
     bumps = int(rng.integers(5, 10))
     radius = rng.uniform(0.2, 0.35) * CANVAS_SIDE
@@ -185,6 +192,7 @@ def _bumpy_outline(image: np.ndarray, rng: np.random.Generator, thickness: int) 
     wobble = radius * (1 + 0.18 * np.abs(np.sin(angles * bumps / 2)))
     points = centre + np.stack([np.cos(angles) * wobble * 1.3, np.sin(angles) * wobble * 0.8], 1)
     cv2.polylines(image, [points.astype(np.int32)], True, 0, thickness, cv2.LINE_AA)
+    return int(points[0, 0]), int(points[0, 1])
 
 
 def _hand_warp(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -45,3 +45,14 @@ def test_no_digit_lookalikes_in_the_alphabets():
     for lookalike in "OoIlSsZzBGbgqQ":
         assert lookalike not in negatives.LETTERS
     assert not set("0123456789!?$&") & set(negatives.SYMBOLS)
+
+
+def test_doodles_are_one_drawing():
+    """preprocess.py keeps the main drawing: a doodle in pieces would leave a lone box or circle, a 0's shape."""
+    import cv2
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        ink = (negatives._draw_doodle(rng) < 128).astype(np.uint8)
+        count, _ = cv2.connectedComponents(ink)
+        assert count - 1 == 1  # one component besides the background
