@@ -83,9 +83,10 @@ def _histogram_median(values: np.ndarray) -> float:
     return (int(np.searchsorted(np.cumsum(counts), (values.size + 1) / 2)) + 0.5) / 1024.0
 
 
-def threshold(ink: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """Binary ink mask by Otsu with a noise floor, extended by hysteresis, its threshold, and the ruled
-    lines and frames found among all the ink above the noise; raise NoDigitError on blank images."""
+def threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray]:
+    """The components of the binary ink mask (Otsu with a noise floor, extended by hysteresis), its
+    threshold, and the ruled lines and frames found among all the ink above the noise; raise
+    NoDigitError on blank images."""
     brightest = float(ink.max())
     if brightest < 2 * MIN_CONTRAST and np.count_nonzero(ink >= MIN_CONTRAST) <= 0.001 * ink.size:
         raise NoDigitError("no digit found (blank or near-blank image)")
@@ -125,10 +126,8 @@ def threshold(ink: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
         weak &= ~(_open(faint.astype(np.uint8), window, window) > 0)
     parts = components(weak)
     # Keep the faint pixels only where their component also holds strong ink.
-    table = np.zeros(parts.count + 1, dtype=bool)
-    table[np.unique(parts.labels[strong & weak])] = True
-    table[0] = False
-    return table[parts.labels], level, liberal_lines
+    holding = np.unique(parts.labels[strong & weak])
+    return parts.subset(holding[holding > 0] - 1), level, liberal_lines
 
 
 def _extent(mask: np.ndarray, axis: int) -> float:
@@ -142,12 +141,12 @@ def _extent(mask: np.ndarray, axis: int) -> float:
 
 def clean(ink: np.ndarray) -> Ink:
     """Threshold the ink map, erase ruled lines and frames, and keep the components that are not specks."""
-    mask, level, liberal_lines = threshold(ink)
+    parts, level, liberal_lines = threshold(ink)
+    mask = parts.labels > 0
     # Faint printed lines break up above the ink threshold; above the noise they are whole, so they
     # are found there too.
     on_lines = (lines(mask) | liberal_lines) & mask
     if on_lines.any():
-        parts = components(mask)
         counts = np.bincount(parts.labels[on_lines], minlength=parts.count + 1)
         stripped = mask.copy()
         for label in np.flatnonzero(counts[1:]) + 1:
@@ -168,8 +167,7 @@ def clean(ink: np.ndarray) -> Ink:
             ):
                 view &= ~line_part
         if stripped.any():
-            mask = stripped
-    parts = components(mask)
+            parts = components(stripped)
     if parts.count == 0:
         raise NoDigitError("no digit found (only lines or frames)")
     largest = int(parts.area.max())

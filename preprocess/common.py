@@ -51,6 +51,14 @@ class Components:
     def count(self) -> int:
         return int(self.area.size)
 
+    def subset(self, chosen: np.ndarray) -> Components:
+        """The chosen components alone, renumbered in order (the others become background)."""
+        chosen = np.asarray(chosen, dtype=np.int64)
+        table = np.zeros(self.count + 1, dtype=np.int32)
+        table[chosen + 1] = np.arange(1, chosen.size + 1)
+        boxes = self.top[chosen], self.bottom[chosen], self.left[chosen], self.right[chosen]
+        return Components(table[self.labels], self.area[chosen], *boxes)
+
     def mask(self, chosen: np.ndarray) -> np.ndarray:
         """Bool (H, W) of the pixels in the given components."""
         table = np.zeros(self.count + 1, dtype=bool)
@@ -73,7 +81,9 @@ class Components:
 
 def components(mask: np.ndarray) -> Components:
     """Label the 8-connected components of a bool (H, W) mask."""
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(np.ascontiguousarray(mask, dtype=np.uint8), connectivity=8, ltype=cv2.CV_32S)
+    # Grana's block-based algorithm: on these masks, with statistics, about twice as fast as the default.
+    binary = np.ascontiguousarray(mask, dtype=np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(binary, 8, cv2.CV_32S, cv2.CCL_GRANA)
     stats = stats[1:].astype(np.int64)
     left, top, width, height, area = stats.T
     return Components(labels, area, top, top + height, left, left + width)

@@ -90,6 +90,20 @@ def _decode(source: str | io.BytesIO, name: str) -> Image.Image:
 
 def to_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     """Gray float32 (H, W) in [0, 1] and alpha float32 (H, W) in [0, 1] (None when opaque), for any mode."""
+    gray, alpha = raw_arrays(image)
+    return unit(gray), None if alpha is None else unit(alpha)
+
+
+def unit(values: np.ndarray) -> np.ndarray:
+    """Float32 in [0, 1] from raw_arrays' uint8 (0-255) or float32 (already in [0, 1]) values."""
+    if values.dtype == np.uint8:
+        return values.astype(np.float32) * np.float32(1 / 255)
+    return values
+
+
+def raw_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
+    """Gray and alpha (None when opaque) as (H, W) arrays: uint8 for 8-bit images, which are cheapest to
+    shrink as they are, float32 in [0, 1] for 16-bit and float ones. ``unit`` makes either float."""
     mode = image.mode
     if mode == "P" or mode == "PA":
         image = image.convert("RGBA" if ("transparency" in image.info or mode == "PA") else "RGB")
@@ -111,18 +125,17 @@ def to_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
         return np.clip((values - low) / (scale - low), 0, 1).astype(np.float32), None
     alpha = None
     if mode in ("RGBA", "LA", "RGBa", "La"):
-        alpha = np.asarray(image.getchannel("A"), dtype=np.float32) / 255.0
-        if alpha.min() >= 1.0:
+        alpha = np.asarray(image.getchannel("A"))
+        if alpha.min() == 255:
             alpha = None
     if mode == "CMYK":
         # Pillow's CMYK -> RGB ignores ICC profiles but keeps dark ink dark, which is all we need.
         image = image.convert("RGB")
-    gray = np.asarray(image.convert("L"), dtype=np.float32) / 255.0
-    return gray, alpha
+    return np.asarray(image.convert("L")), alpha
 
 
 def shrink(values: np.ndarray, side: int = WORK_MAX_SIDE, keep_bright: bool | None = None) -> np.ndarray:
-    """Downscale a float32 (H, W) array so its longest side is at most ``side``, by area averaging.
+    """Downscale a uint8 or float32 (H, W) array so its longest side is at most ``side``, by area averaging.
 
     With ``keep_bright`` True (False), strokes brighter (darker) than their surround keep their full
     contrast however thin: a 1-pixel pen line in a large canvas would otherwise fade into the paper.

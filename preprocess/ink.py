@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from .common import components, stroke_width
-from .decode import DITHER_BLUR, dithered, shrink, to_arrays
+from .decode import DITHER_BLUR, dithered, raw_arrays, shrink, unit
 
 # A canvas export with at least this fraction of fully transparent pixels draws its digit in alpha ...
 TRANSPARENT_FRACTION = 0.2
@@ -130,26 +130,29 @@ def dark_ink(gray: np.ndarray) -> bool:
 def ink_map(image: Image.Image) -> np.ndarray:
     """Float32 (H, W) in [0, 1] at the working resolution: how much ink each pixel holds, paper 0 whatever
     its colour or lighting."""
-    gray, alpha = to_arrays(image)
+    gray, alpha = raw_arrays(image)
     if dithered(image):
         # Dithered grey paper is a field of dots that ruled-line and speck removal would take for
         # ink (rows of dots look like lines across the page); blurred, it is the grey it stands for.
         gray = cv2.GaussianBlur(gray, (0, 0), DITHER_BLUR)
     if alpha is not None:
-        if (shrink(alpha, POLARITY_SIDE) < 0.05).mean() >= TRANSPARENT_FRACTION:
-            opaque = gray[alpha > 0.95]
-            if opaque.size == 0 or np.ptp(np.percentile(opaque[:: max(1, opaque.size // 10_000)], [5, 95])) < OPAQUE_CONTRAST:
+        # Transparency is judged and flattened at the working resolution: the same there, and cheaper.
+        if (unit(shrink(alpha, POLARITY_SIDE)) < 0.05).mean() >= TRANSPARENT_FRACTION:
+            opaque = gray[alpha > 242]
+            sample = opaque[:: max(1, opaque.size // 10_000)]
+            if opaque.size == 0 or np.ptp(np.percentile(unit(sample), [5, 95])) < OPAQUE_CONTRAST:
                 # A canvas export: strokes of one colour on a transparent background, so alpha is the ink.
-                return shrink(alpha, keep_bright=True)
+                return unit(shrink(alpha, keep_bright=True))
             # A picture pasted on a transparent page: its own background continues into the
             # transparent part, so the digit is not mistaken for the whole picture.
-            paper = float(np.median(opaque[:: max(1, opaque.size // 10_000)]))
+            paper = float(np.median(unit(sample)))
         else:
             # Semi-transparent pixels over white: how the image looks in a viewer.
             paper = 1.0
-        gray = gray * alpha + paper * (1.0 - alpha)
-    dark = dark_ink(shrink(gray))
-    gray = np.ascontiguousarray(shrink(gray, keep_bright=not dark), dtype=np.float32)
+        alpha = unit(shrink(alpha))
+        gray = unit(shrink(gray)) * alpha + paper * (1.0 - alpha)
+    dark = dark_ink(unit(shrink(gray)))
+    gray = np.ascontiguousarray(unit(shrink(gray, keep_bright=not dark)), dtype=np.float32)
     level = background(gray, dark)
     if dark:
         # Dark ink on light paper: lighting multiplies the paper's brightness, so divide it out.
