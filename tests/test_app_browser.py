@@ -6,6 +6,7 @@ Skips when Playwright, /usr/bin/chromium or the shipped model is missing. Screen
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
 from collections.abc import Iterator
@@ -127,11 +128,19 @@ class PageWatch:
         self.context.close()
 
 
+@contextlib.contextmanager
+def watching(browser, base_url: str, viewport: dict = DESKTOP) -> Iterator[PageWatch]:
+    watch = PageWatch(browser, base_url, viewport)
+    try:
+        yield watch
+    finally:
+        watch.close()
+
+
 @pytest.fixture
 def desktop(browser, base_url) -> Iterator[PageWatch]:
-    watch = PageWatch(browser, base_url, DESKTOP)
-    yield watch
-    watch.close()
+    with watching(browser, base_url) as watch:
+        yield watch
 
 
 def test_drawing_a_1_and_a_7_shows_them(desktop):
@@ -191,17 +200,13 @@ def test_uploaded_image_goes_through_the_same_endpoint(desktop):
 
 
 def test_phone_sized_screen(browser, base_url):
-    watch = PageWatch(browser, base_url, PHONE)
-    try:
-        page = watch.page
+    with watching(browser, base_url, PHONE) as watch:
         # Nothing sticks out sideways: the page fits the phone's width without horizontal scrolling.
-        assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        assert watch.page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
         watch.draw(7)
         assert watch.settled_digit() == "7"
         watch.screenshot("app_phone_7.png")
         watch.check_clean()
-    finally:
-        watch.close()
 
 
 # --- camera mode --------------------------------------------------------------------------------------------
@@ -256,12 +261,15 @@ def camera_answers(page) -> int:
     return int(page.evaluate("document.body.dataset.cameraAnswers || '0'"))
 
 
+def toggle_camera(page, expected_state: str) -> None:
+    page.click("#camera-toggle")
+    page.wait_for_selector(f'body[data-camera="{expected_state}"]', state="attached")
+
+
 def test_camera_reads_the_digit_in_the_guide_box_and_freezes(camera_browser, base_url):
-    watch = PageWatch(camera_browser, base_url, DESKTOP)
-    try:
+    with watching(camera_browser, base_url) as watch:
         page = watch.page
-        page.click("#camera-toggle")
-        page.wait_for_selector('body[data-camera="live"]', state="attached")
+        toggle_camera(page, "live")
         assert page.locator("#video").is_visible() and not page.locator("#canvas").is_visible()
         wait_until(page, f"document.querySelector('#digit').dataset.digit === '{CAMERA_DIGIT}'")
         assert page.locator("#preprocessed").get_attribute("src").startswith("data:image/png;base64,")
@@ -291,48 +299,35 @@ def test_camera_reads_the_digit_in_the_guide_box_and_freezes(camera_browser, bas
         wait_until(page, f"Number(document.body.dataset.cameraAnswers) > {frozen_at}")
 
         # Stopping the camera brings the (empty) canvas back.
-        page.click("#camera-toggle")
-        page.wait_for_selector('body[data-camera="off"]', state="attached")
+        toggle_camera(page, "off")
         assert page.locator("#canvas").is_visible() and not page.locator("#video").is_visible()
         assert watch.settled_digit() == "?"
         watch.check_clean()
-    finally:
-        watch.close()
 
 
 def test_camera_without_a_camera_says_so(browser, base_url):
     """The plain browser has no fake camera and headless Chromium has no real one: a message, not a crash."""
-    watch = PageWatch(browser, base_url, DESKTOP)
-    try:
-        page = watch.page
-        page.click("#camera-toggle")
-        page.wait_for_selector('body[data-camera="off"]', state="attached")
-        wait_until(page, "document.querySelector('#status').textContent.includes('camera')")
-        assert page.locator("#canvas").is_visible()
+    with watching(browser, base_url) as watch:
+        toggle_camera(watch.page, "off")
+        wait_until(watch.page, "document.querySelector('#status').textContent.includes('camera')")
+        assert watch.page.locator("#canvas").is_visible()
         watch.check_clean()
-    finally:
-        watch.close()
 
 
 def test_not_a_digit_answer_is_shown_as_such(browser):
-    with serving(FakePredictor(not_digit_images=(0,))) as server:
-        watch = PageWatch(browser, server.url.rstrip("/"), DESKTOP)
-        try:
-            watch.draw(7)
-            watch.settled_digit()
-            assert watch.page.locator("#digit").get_attribute("data-digit") == "none"
-            assert "Not a digit" in watch.page.locator("#confidence").inner_text()
-            assert watch.page.locator("#bars li.top").count() == 0
-            watch.check_clean()
-        finally:
-            watch.close()
+    with serving(FakePredictor(not_digit_images=(0,))) as server, watching(browser, server.url.rstrip("/")) as watch:
+        watch.draw(7)
+        watch.settled_digit()
+        assert watch.page.locator("#digit").get_attribute("data-digit") == "none"
+        assert "Not a digit" in watch.page.locator("#confidence").inner_text()
+        assert watch.page.locator("#bars li.top").count() == 0
+        watch.check_clean()
 
 
 def test_api_docs_render_offline(browser, base_url):
     """Swagger UI at /docs, from this server's own files, under the page's Content-Security-Policy."""
     pytest.importorskip("fastapi_offline", reason="fastapi-offline (Swagger UI's files) is not installed")
-    watch = PageWatch(browser, base_url, DESKTOP)
-    try:
+    with watching(browser, base_url) as watch:
         page = watch.page
         page.goto(base_url + "/docs")
         page.wait_for_selector("#operations-default-predict_predict_post")
@@ -341,5 +336,3 @@ def test_api_docs_render_offline(browser, base_url):
         page.wait_for_selector("text=multipart/form-data", state="attached")
         watch.screenshot("app_docs.png")
         watch.check_clean()
-    finally:
-        watch.close()
