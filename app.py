@@ -396,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--model", type=Path, help="model file, .tflite or .keras (default: models/mnist_cnn.tflite, else models/mnist_cnn.keras)"
     )
-    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="server processes, each with its own model (one per core)")
+    parser.add_argument("--workers", type=int, default=DEFAULT_WORKERS, help="processes, each with its own model (one per core at most)")
     parser.add_argument("--quiet", action="store_true", help="don't log each request to stderr")
     return parser
 
