@@ -5,13 +5,14 @@
   python evaluate.py --number year.png          a number written in a row: "year.png: 2024 (...)"
   python evaluate.py                            no images: evaluate the model on the MNIST test set
 
-Every image is prepared the way MNIST's digits were made (see preprocess.py) before the model sees it.
+Every image is prepared the way MNIST's digits were made (see preprocess/) before the model sees it.
 Answers are printed as they are ready, in the order the inputs were given; a letter, symbol or doodle
 is answered "not a digit" (JSON: "digit": null, "not_a_digit": true) when the model has that output.
 
 Exit status:
   0    every input answered: a digit, or "not a digit"
-  1    some inputs could not be read or hold no digit at all (each named on stderr, or in its JSON record)
+  1    some inputs could not be read or hold no digit at all (each named on stderr, or in its JSON record),
+       or a worker process was killed (out of memory) and the run stopped
   2    usage or model problem
   130  interrupted (Ctrl-C); every line already printed is complete
 """
