@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import heapq
 import itertools
 import json
 import os
@@ -85,20 +86,29 @@ def build_parser() -> argparse.ArgumentParser:
 def _folder_items(folder: str, recursive: bool) -> Iterator[Item]:
     """The image files in ``folder`` by name; with ``recursive``, each subfolder's where its name sorts.
 
-    Only one folder's listing is held at a time, so a tree of a million files costs no more memory than
-    its largest folder. Symbolic links to folders are not followed (they could loop).
+    Only one folder's names are held at a time (plain strings, not directory entries, which weigh
+    several times more), so memory follows the largest folder, not the whole tree. Symbolic links to
+    folders are not followed (they could loop).
     """
+    files: list[str] = []
+    folders: list[str] = []
     try:
         with os.scandir(folder) as listing:
-            entries = sorted(listing, key=lambda entry: entry.name)
+            for entry in listing:
+                if recursive and entry.is_dir(follow_symlinks=False):
+                    folders.append(entry.name)
+                elif is_image_path(entry.name) and entry.is_file():
+                    files.append(entry.name)
     except OSError as error:
         yield Item(folder, error=f"cannot list folder: {error.strerror or error}")
         return
-    for entry in entries:
-        path = os.path.join(folder, entry.name)
-        if recursive and entry.is_dir(follow_symlinks=False):
+    files.sort()
+    folders.sort()
+    for name, is_folder in heapq.merge(((name, False) for name in files), ((name, True) for name in folders)):
+        path = os.path.join(folder, name)
+        if is_folder:
             yield from _folder_items(path, recursive)
-        elif is_image_path(entry.name) and entry.is_file():
+        else:
             yield Item(path)
 
 
