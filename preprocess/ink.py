@@ -31,6 +31,11 @@ POLARITY_FLOOR = 0.03  # of full scale: smaller departures from the local paper 
 # fraction of its contrast range is a surround (a table, a wall), and the median is the paper.
 POLARITY_DECISIVE = 5.0
 SURROUND_CONTRAST = 0.4
+# A drawing no larger than this (pixels) whose border is this share within BORDER_UNIFORMITY of one
+# tone, near black or white, has that tone as its background.
+SMALL_DRAWING = 64
+BORDER_SHARE = 0.75
+BORDER_UNIFORMITY = 0.15
 MIN_CONTRAST = 0.12  # ink must differ from the paper by this fraction of full scale, or there is no digit
 
 
@@ -99,6 +104,13 @@ def dark_ink(gray: np.ndarray) -> bool:
     inside a dark table edge) the median still departs; there a morphological closing (opening), which
     keeps any shape wider than the window, says no ink: a pixel counts only as far as both agree.
     """
+    if max(gray.shape) <= SMALL_DRAWING:
+        # A drawing this small comes from a paint program, not a camera: no table around a sheet,
+        # and its border is the background it was drawn on, whatever the fat strokes leave between them.
+        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+        level = float(np.median(border))
+        if np.mean(np.abs(border - level) < BORDER_UNIFORMITY) >= BORDER_SHARE and abs(level - 0.5) >= 0.25:
+            return level > 0.5
     # Dark strokes are judged on a small copy that keeps them at full contrast however thin: averaged
     # down, a thin pen line on a photo's paper fades until the paper's texture outweighs it. (Light
     # strokes on dark backgrounds come from paint programs and chalk: bold, and kept by averaging.)

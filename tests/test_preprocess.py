@@ -8,7 +8,7 @@ import io
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 import preprocess
 from preprocess import ImageError, NoDigitError, open_image, segment_digits, segment_number
@@ -570,3 +570,16 @@ def test_stroke_width_changes_never_fill_or_open_a_loop():
     thinned = preprocess.render.normalize_strokes(fat)
     assert preprocess.render._loops(thinned) == 1
     assert preprocess.stroke_width(thinned) < preprocess.stroke_width(fat)
+
+
+def test_small_paint_drawing_with_fat_strokes_keeps_dark_ink():
+    # A 28x28 paint-program 8 drawn with a fat brush, touching the bottom edge: the paper left between
+    # the strokes is as narrow as they are, so locally either side could be ink; a drawing this
+    # small has no surround but its own background, which its border shows.
+    image = Image.new("L", (28, 28), 255)
+    pen = ImageDraw.Draw(image)
+    pen.ellipse([7, 2, 21, 13], outline=0, width=5)
+    pen.ellipse([5, 12, 23, 27], outline=0, width=5)
+    result = preprocess.preprocess(image)
+    assert loops(result) == 2
+    assert similarity(result, preprocess.preprocess(ImageOps.invert(image))) > 0.95
