@@ -38,8 +38,8 @@ def is_image_path(path: str | os.PathLike) -> bool:
 def open_image(path: str | os.PathLike) -> Image.Image:
     """Open and fully decode an image file, EXIF-rotated; raise ImageError with a one-line reason.
 
-    Animated images give their first frame. Large JPEGs may be decoded at a reduced scale (no smaller
-    than WORK_MAX_SIDE), which preprocessing would do anyway.
+    Animated images give their first frame. JPEGs are decoded in grey, and large ones at a reduced scale
+    (no smaller than WORK_MAX_SIDE), which preprocessing would do anyway.
     """
     name = os.fspath(path)
     if not os.path.exists(name):
@@ -64,11 +64,15 @@ def _decode(source: str | io.BytesIO, name: str) -> Image.Image:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise ImageError(f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS:,}); possible decompression bomb")
-            if image.format == "JPEG" and max(width, height) >= 2 * WORK_MAX_SIDE:
-                # Decoding a 12 MP photo in full costs more than everything after it put together.
-                image.draft(None, (WORK_MAX_SIDE, WORK_MAX_SIDE))
+            if image.format == "JPEG" and image.mode in ("RGB", "YCbCr", "L"):
+                # Decoding a 12 MP photo in full costs more than everything after it put together:
+                # JPEGs are decoded in grey (all that preprocessing uses) and, when large, at a
+                # reduced scale (DCT scaling).
+                target = min(WORK_MAX_SIDE, width, height) if max(width, height) >= 2 * WORK_MAX_SIDE else max(width, height)
+                image.draft("L", (target, target))
             image.seek(0)  # first frame of an animation
             image.load()
+            # A new image, so nothing refers to the file once it is closed (load() read every pixel).
             oriented = ImageOps.exif_transpose(image)
             if oriented is image:
                 oriented = image.copy()

@@ -7,7 +7,7 @@ import numpy as np
 from PIL import Image
 
 from .common import components, stroke_width
-from .decode import DITHER_BLUR, dithered, raw_arrays, shrink, unit
+from .decode import DITHER_BLUR, WORK_MAX_SIDE, dithered, raw_arrays, shrink, unit
 
 # A canvas export with at least this fraction of fully transparent pixels draws its digit in alpha ...
 TRANSPARENT_FRACTION = 0.2
@@ -163,8 +163,11 @@ def ink_map(image: Image.Image) -> np.ndarray:
             paper = 1.0
         alpha = unit(shrink(alpha))
         gray = unit(shrink(gray)) * alpha + paper * (1.0 - alpha)
-    dark = dark_ink(unit(shrink(gray)))
-    gray = np.ascontiguousarray(unit(shrink(gray, keep_bright=not dark)), dtype=np.float32)
+    averaged = shrink(gray)
+    dark = dark_ink(unit(averaged))
+    if max(gray.shape) >= 2 * WORK_MAX_SIDE:  # shrunk enough for thin strokes to fade (see shrink)
+        averaged = shrink(gray, keep_bright=not dark)
+    gray = np.ascontiguousarray(unit(averaged), dtype=np.float32)
     level = background(gray, dark)
     if dark:
         # Dark ink on light paper: lighting multiplies the paper's brightness, so divide it out.
