@@ -105,8 +105,9 @@ def threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray]:
     # the table or frame around the paper (regions along the image edge) when a digit lies clear of it.
     liberal_lines = lines(liberal)
     setting = liberal & ~liberal_lines
-    regions = components(liberal)
-    if inner_components(regions).size:
+    on_border = liberal[0].any() or liberal[-1].any() or liberal[:, 0].any() or liberal[:, -1].any()
+    regions = components(liberal) if on_border else None
+    if regions is not None and inner_components(regions).size:
         surround = np.flatnonzero(regions.touches_border(np.arange(regions.count)) & (regions.edge_counts() >= EDGE_RUN))
         if surround.size:
             setting &= ~regions.mask(surround)

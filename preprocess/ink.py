@@ -21,6 +21,8 @@ BACKGROUND_SIDE = 160
 # and always wider than a fat marker.
 MIN_WINDOW_FRACTION = 1 / 20
 MAX_WINDOW_FRACTION = 1 / 3
+# Paper whose estimated level varies less than this (of full scale) is evenly lit, at one level.
+EVEN_LIGHTING = 0.03
 # Strokes are measured on the shapes clear of the image edge when the largest spans this fraction of it.
 INNER_DIGIT_FRACTION = 0.1
 # Polarity is judged at this longest side against a local median over this fraction of it.
@@ -83,7 +85,12 @@ def background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     # window taller than the picture carries the lit half's paper level into a shadowed half.
     low = longest * MIN_WINDOW_FRACTION
     window = float(np.clip(window, low, max(shortest * MAX_WINDOW_FRACTION, low)))
-    # The closing itself runs at the working resolution: done small and scaled up, it blurred each
+    # Evenly lit paper (a canvas, a scan) has one level: the closing at the small size shows that.
+    rough_level = _window_filter(small, max(3, int(window) | 1), close=dark_ink)
+    low_level, high_level = np.percentile(rough_level, [1, 99])
+    if high_level - low_level < EVEN_LIGHTING:
+        return np.full(gray.shape, float(np.median(rough_level)), dtype=np.float32)
+    # Otherwise the closing runs at the working resolution: done small and scaled up, it blurred each
     # shadow's edge into a band that read as ink on the shadow's side.
     # In 8 bits: four times faster than in floats, and the image had no more to begin with.
     level = _window_filter(np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8), int(window / scale) | 1, close=dark_ink)
