@@ -383,6 +383,18 @@ def test_number_marks_positions_that_are_not_digits(tmp_path, capsys, model_says
     assert capsys.readouterr().out == f"{path}: 1? (1: 99.1%, ?: not a digit 80.0%)\n"
 
 
+def test_numbers_through_the_worker_pool(tmp_path, capsys, model_says):
+    """Many --number inputs: every digit image of a chunk reaches the model and comes back to its own file."""
+    model_says(row(1, 0.99), row(None, 0.8))  # model calls are CHUNK_FILES images, and each file has 2 digits
+    path = str(seventeen(tmp_path))
+    count = evaluate.POOL_MIN_FILES + 3
+    saved = tmp_path / "seen"
+    assert evaluate.main(["--number", "--jsonl", "--save-preprocessed", str(saved), *[path] * count]) == 0
+    records = jsonl_records(capsys.readouterr().out)
+    assert [record["number"] for record in records] == ["1?"] * count
+    assert len(list(saved.iterdir())) == 2 * count
+
+
 def test_blank_image_is_still_an_error_not_a_non_digit(tmp_path, capsys, model_says):
     model_says(row(None, 0.99))
     Image.new("L", (100, 100), 255).save(tmp_path / "blank.png")
