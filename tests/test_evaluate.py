@@ -489,6 +489,20 @@ def test_a_closed_pipe_ends_the_run_quietly(tmp_path):
     assert "Traceback" not in (tmp_path / "stderr.txt").read_text()
 
 
+@needs_model
+@pytest.mark.parametrize("files", [1, evaluate.POOL_MIN_FILES], ids=["one-file", "pool"])
+def test_the_tflite_path_never_imports_tensorflow(tmp_path, files):
+    """TensorFlow takes seconds to import; a .tflite run must not pay for it, nor for a pool it does not use."""
+    path = str(seven(tmp_path / "s.png"))
+    check = (
+        "import sys, evaluate\n"
+        f"code = evaluate.main([*{[path] * files!r}])\n"
+        "print(code, 'tensorflow' in sys.modules, 'keras' in sys.modules, 'multiprocessing' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", check], cwd=ROOT, capture_output=True, text=True, timeout=PROCESS_TIMEOUT_S)
+    assert result.stdout.splitlines()[-1] == f"0 False False {files > 1}"
+
+
 def children(pid: int) -> list[int]:
     return [int(child) for task in Path(f"/proc/{pid}/task").iterdir() for child in (task / "children").read_text().split()]
 
