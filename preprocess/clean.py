@@ -22,8 +22,9 @@ LINE_SPAN = 0.85
 LINE_TILT = 0.006  # ... allowed to drift this fraction of their length sideways (a photo's slight tilt)
 LINE_GAP = 0.01  # ... and to have gaps this fraction of their length (noise, faint printing),
 LINE_THICKNESS = 0.02  # ... and no thicker than this fraction of the image.
+EDGE_SLACK = 0.05  # a line this close (fraction of the image) to an image edge runs on to it
 LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
-LINE_BEYOND = 2.0  # a line crossing a digit is erased only when it runs this many times the digit's extent
+LINE_BEYOND = 2.0  # a line crossing a digit is erased only when it runs this many times the digit's extent, on both sides
 
 
 @dataclass
@@ -131,13 +132,28 @@ def threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray]:
     return parts.subset(holding[holding > 0] - 1), level, liberal_lines
 
 
-def _extent(mask: np.ndarray, axis: int) -> float:
-    """How far a mask's pixels spread along columns (axis=1) or rows (axis=0), ignoring stray pixels."""
+def _span(mask: np.ndarray, axis: int) -> tuple[float, float]:
+    """Where a mask's pixels start and end along columns (axis=1) or rows (axis=0), ignoring stray pixels."""
     coordinates = np.nonzero(mask)[axis]
     if coordinates.size == 0:
-        return 0.0
+        return 0.0, 0.0
     low, high = np.percentile(coordinates, [2, 98])
-    return float(high - low + 1)
+    return float(low), float(high + 1)
+
+
+def _runs_beyond(line_part: np.ndarray, rest: np.ndarray) -> bool:
+    """True if a line runs well beyond the rest of its component on both sides (or on to the image edge),
+    along its own direction: a ruled line across a digit does; a digit's own long stroke (the stem of a
+    4 filling a tight crop) ends where the rest of the digit does on at least one side."""
+    for axis in (0, 1):
+        (line_low, line_high), (rest_low, rest_high) = _span(line_part, axis), _span(rest, axis)
+        size, extent = line_part.shape[axis], rest_high - rest_low
+        margin = LINE_BEYOND * extent / 4
+        before = line_low <= rest_low - margin or (line_low <= EDGE_SLACK * size and line_low < rest_low)
+        after = line_high >= rest_high + margin or (line_high >= (1 - EDGE_SLACK) * size and line_high > rest_high)
+        if line_high - line_low >= LINE_BEYOND * extent and before and after:
+            return True
+    return False
 
 
 def clean(ink: np.ndarray) -> Ink:
@@ -159,12 +175,12 @@ def clean(ink: np.ndarray) -> Ink:
             if not rest.any():
                 view &= ~component  # a line or frame and nothing else
             # Mostly line (ruled paper whose lines all join up through the digit and the margin), or a
-            # line running well beyond the digit it crosses: the line goes, the rest stays. A short
-            # line inside the digit's extent stays: the top bar of a 7 filling a tightly cropped image.
+            # line running well beyond the digit it crosses on both sides: the line goes, the rest
+            # stays. A line within the digit's extent stays (the top bar of a 7 filling a tightly
+            # cropped image), and so does one the digit ends with (the long stem of a 4).
             elif (
                 counts[label] >= LINE_SHARE * parts.area[label - 1]
-                or _extent(line_part, 1) >= LINE_BEYOND * _extent(rest, 1)
-                or _extent(line_part, 0) >= LINE_BEYOND * _extent(rest, 0)
+                or _runs_beyond(line_part, rest)
             ):
                 view &= ~line_part
         if stripped.any():

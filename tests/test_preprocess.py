@@ -583,3 +583,18 @@ def test_small_paint_drawing_with_fat_strokes_keeps_dark_ink():
     result = preprocess.preprocess(image)
     assert loops(result) == 2
     assert similarity(result, preprocess.preprocess(ImageOps.invert(image))) > 0.95
+
+
+def test_long_thin_stroke_of_a_tightly_cropped_drawing_is_no_ruled_line():
+    # A 28x28 paint drawing of an open 4 with a 1-pixel pen: its stem crosses nearly the whole image,
+    # straight and thin like a ruled line, but it ends where the digit does, so it is kept.
+    image = Image.new("L", (28, 28), 255)
+    pen = ImageDraw.Draw(image)
+    pen.line([(6, 3), (6, 13)], fill=0)
+    pen.line([(6, 12), (17, 12)], fill=0)
+    pen.line([(16, 3), (16, 25)], fill=0)
+    with_margin = Image.new("L", (56, 56), 255)
+    with_margin.paste(image, (14, 14))
+    result = preprocess.preprocess(image)
+    assert bounding_box(result)[0] == 20  # the stem sets the height
+    assert similarity(result, preprocess.preprocess(with_margin)) > 0.95
