@@ -158,9 +158,11 @@ def shrink(values: np.ndarray, side: int = WORK_MAX_SIDE, keep_bright: bool | No
         values = cv2.dilate(values, kernel) if keep_bright else cv2.erode(values, kernel)
     if pool >= 2:
         # OpenCV averages whole blocks much faster than fractional ones: a whole factor first (the
-        # edge rows and columns that do not fill a block dropped), then the rest of the way.
-        height, width = height - height % pool, width - width % pool
-        values = cv2.resize(values[:height, :width], (width // pool, height // pool), interpolation=cv2.INTER_AREA)
+        # last block rows and columns filled out by repeating the edge), then the rest of the way.
+        below, right = -height % pool, -width % pool
+        if below or right:
+            values = cv2.copyMakeBorder(values, 0, below, 0, right, cv2.BORDER_REPLICATE)
+        values = cv2.resize(values, ((width + right) // pool, (height + below) // pool), interpolation=cv2.INTER_AREA)
     return cv2.resize(values, size, interpolation=cv2.INTER_AREA)
 
 
