@@ -52,18 +52,25 @@ class Recipe:
     augment: bool  # warp, re-render and break the training images each epoch (augment.py)
     schedule: bool  # one-cycle learning rate (warm up, then cosine decay to zero)
     not_digits: float  # synthetic "not a digit" images per training digit; 0 gives a 10-output model
+    members: int  # models trained with consecutive seeds and averaged into one exported model
 
 
 # Keys are model.py's architecture names (not imported from there: it loads TensorFlow, and --help should be instant).
 RECIPES = {
     # Our stronger CNN. A small validation slice only for monitoring: the model kept is
     # always the last epoch's, so every image not held out goes to training.
-    "default": Recipe(epochs=12, batch_size=128, learning_rate=3e-3, validation_split=0.08, augment=True, schedule=True, not_digits=0.2),
+    "default": Recipe(
+        epochs=12, batch_size=128, learning_rate=3e-3, validation_split=0.08, augment=True, schedule=True, not_digits=0.2, members=2
+    ),
     # The fast preset: a small CNN, one pass over the data, no augmentation (it pays off over many epochs, not one),
     # a small validation slice (validating costs time too) and digits only.
-    "fast": Recipe(epochs=1, batch_size=128, learning_rate=5e-3, validation_split=0.02, augment=False, schedule=True, not_digits=0.0),
+    "fast": Recipe(
+        epochs=1, batch_size=128, learning_rate=5e-3, validation_split=0.02, augment=False, schedule=True, not_digits=0.0, members=1
+    ),
     # The classic reference, trained as it always was: no augmentation, constant learning rate.
-    "seed": Recipe(epochs=10, batch_size=60, learning_rate=1e-3, validation_split=0.3, augment=False, schedule=False, not_digits=0.0),
+    "seed": Recipe(
+        epochs=10, batch_size=60, learning_rate=1e-3, validation_split=0.3, augment=False, schedule=False, not_digits=0.0, members=1
+    ),
 }
 DEFAULT_ARCH = "default"
 DEFAULT_SEED = 42
@@ -102,6 +109,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--not-digits",
         type=_non_negative_float,
         help=f"synthetic not-a-digit images per training digit; 0: a 10-output model ({_recipe_help('not_digits')})",
+    )
+    parser.add_argument(
+        "--members",
+        type=_positive_int,
+        help=f"models trained with seeds SEED, SEED+1, ... and averaged into one ({_recipe_help('members')})",
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed for weights, shuffling and augmentation")
     parser.add_argument(
@@ -152,7 +164,7 @@ def resolve_config(args: argparse.Namespace) -> dict:
     """Fill the options left unset from the architecture's recipe; return the run's full config."""
     recipe = RECIPES[args.arch]
     config = dict(vars(args))
-    for field in ("epochs", "batch_size", "learning_rate", "validation_split", "augment", "not_digits"):
+    for field in ("epochs", "batch_size", "learning_rate", "validation_split", "augment", "not_digits", "members"):
         if config[field] is None:
             config[field] = getattr(recipe, field)
     config["schedule"] = recipe.schedule
@@ -322,6 +334,19 @@ def learning_rate_for(config: dict, steps_per_epoch: int):
     )
 
 
+def average_members(models: list):
+    """One model whose output is the mean of the members' probabilities: a small ensemble in one file."""
+    if len(models) == 1:
+        return models[0]
+    import keras
+
+    for index, member in enumerate(models):
+        member.name = f"member_{index + 1}"  # a functional model needs unique layer names
+    inputs = keras.Input(shape=models[0].input_shape[1:])
+    outputs = keras.layers.Average(name="mean_probability")([member(inputs) for member in models])
+    return keras.Model(inputs, outputs, name=f"ensemble_of_{len(models)}")
+
+
 def strip_optimizer(model):
     """A copy of the model with the same weights and no optimizer state: a third of the file size."""
     # Rebuilt from its layer config alone, the copy is never compiled (clone_model and
@@ -445,45 +470,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.deterministic:
         tf.config.experimental.enable_op_determinism()
 
-    steps_per_epoch = math.ceil(len(x_train) / config["batch_size"])
-    model = build_model(args.arch, learning_rate_for(config, steps_per_epoch), num_classes=num_classes)
-    train_data = make_train_dataset(x_train, y_train, config["batch_size"], config["augment"], args.seed, config["epochs"])
     validation = (data.normalize(x_val), y_val) if len(x_val) else None
-    clock = make_epoch_clock(config["epochs"])
+    members = config["members"]
+    clock = make_epoch_clock(members * config["epochs"])
     callbacks = [clock]
     if args.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(args.tensorboard)))
-    print(
-        f"Training {args.arch} ({model.count_params():,} parameters, {num_classes} outputs) on {len(x_train):,} images, "
-        f"validating on {len(x_val):,}, for {config['epochs']} epochs; data: {dataset.source}"
-    )
-    fit_started = time.perf_counter()
-    try:
-        history = model.fit(
-            train_data,
-            epochs=config["epochs"],
-            validation_data=validation,
-            callbacks=callbacks,
-            verbose=1 if sys.stdout.isatty() else 2,
-        ).history
-    except KeyboardInterrupt:
-        print("\ntrain.py: interrupted; nothing was written and the previous model is untouched", file=sys.stderr)
-        return 130
-    fit_seconds = time.perf_counter() - fit_started
-    epochs_run = len(history["loss"])
-    # The images as the last epoch saw them (augmented), a random sample of them.
-    last_images = train_data.current[0]
-    sample = np.random.default_rng(args.seed).choice(len(last_images), min(BATCHNORM_IMAGES, len(last_images)), replace=False)
-    recompute_batchnorm(model, data.normalize(last_images[sample]))
-
     # Temperature scaling on the validation images as the augmentation makes them look (closer to people's
     # images than clean MNIST is), so that a probability means what it says; folded into the last layer.
-    temperature, low_confidence = 1.0, None
+    hard_val = augmentation.augment(x_val, np.random.default_rng(CALIBRATION_SEED)) if config["augment"] and len(x_val) else x_val
+    trained, histories, temperatures, fit_seconds = [], [], [], 0.0
+    for member in range(members):
+        seed = args.seed + member  # each member its own weights, shuffling and augmentation
+        keras.utils.set_random_seed(seed)
+        steps_per_epoch = math.ceil(len(x_train) / config["batch_size"])
+        model = build_model(args.arch, learning_rate_for(config, steps_per_epoch), num_classes=num_classes)
+        train_data = make_train_dataset(x_train, y_train, config["batch_size"], config["augment"], seed, config["epochs"])
+        which = f"member {member + 1} of {members}: " if members > 1 else ""
+        print(
+            f"Training {which}{args.arch} ({model.count_params():,} parameters, {num_classes} outputs) on {len(x_train):,} images, "
+            f"validating on {len(x_val):,}, for {config['epochs']} epochs; data: {dataset.source}"
+        )
+        fit_started = time.perf_counter()
+        try:
+            history = model.fit(
+                train_data,
+                epochs=config["epochs"],
+                validation_data=validation,
+                callbacks=callbacks,
+                verbose=1 if sys.stdout.isatty() else 2,
+            ).history
+        except KeyboardInterrupt:
+            print("\ntrain.py: interrupted; nothing was written and the previous model is untouched", file=sys.stderr)
+            return 130
+        fit_seconds += time.perf_counter() - fit_started
+        # BatchNorm statistics from a random sample of the images as the last epoch saw them (augmented).
+        last_images = train_data.current[0]
+        sample = np.random.default_rng(seed).choice(len(last_images), min(BATCHNORM_IMAGES, len(last_images)), replace=False)
+        recompute_batchnorm(model, data.normalize(last_images[sample]))
+        temperature = 1.0
+        if len(x_val):
+            temperature = fit_temperature(np.asarray(model.predict(data.normalize(hard_val), batch_size=1024, verbose=0)), y_val)
+            apply_temperature(model, temperature)
+        trained.append(model)
+        histories.append(history)
+        temperatures.append(temperature)
+    model = average_members(trained)
+    epochs_run = len(histories[0]["loss"])
+    history = {key: np.mean([h[key] for h in histories], axis=0).tolist() for key in histories[0]}  # plotted: the members' mean
+    low_confidence = None
     if len(x_val):
-        hard_val = augmentation.augment(x_val, np.random.default_rng(CALIBRATION_SEED)) if config["augment"] else x_val
-        val_probabilities = np.asarray(model.predict(data.normalize(hard_val), batch_size=1024, verbose=0))
-        temperature = fit_temperature(val_probabilities, y_val)
-        apply_temperature(model, temperature)
         low_confidence = suggest_low_confidence(np.asarray(model.predict(data.normalize(hard_val), batch_size=1024, verbose=0)), y_val)
     train_seconds = time.perf_counter() - started
 
@@ -536,11 +572,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             "fit_seconds": round(fit_seconds, 1),  # model.fit alone, validation included
             "train_seconds": round(train_seconds, 1),  # from start: data, not-digits, TensorFlow start-up, fit, calibration
             "wall_seconds": round(wall_seconds, 1),
-            "temperature": temperature,
+            "members": members,
+            "temperatures": temperatures,  # one per member, each folded into its last layer
             "suggested_low_confidence": low_confidence,  # flags FLAGGED_RIGHT_SHARE of right answers on augmented validation
             "outputs": num_classes,
             "tflite_max_abs_difference": difference,
             "history": {key: [float(value) for value in values] for key, values in history.items()},
+            "member_histories": [{key: [float(value) for value in values] for key, values in h.items()} for h in histories],
             "data": {
                 "source": dataset.source if dataset.source == "keras download" else portable_path(dataset.source),
                 "sha256": dataset.sha256,
@@ -562,7 +600,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(
         f"\nTest accuracy {summary['accuracy']:.2%} ({turned_away:.2%} of test digits turned away as not a digit), "
-        f"test loss {summary['loss']:.4f}, temperature {temperature:.2f}, {epochs_run} epochs, {_duration(wall_seconds)} wall"
+        f"test loss {summary['loss']:.4f}, {members} x {epochs_run} epochs, {_duration(wall_seconds)} wall"
     )
     for name, path in artifacts.items():
         print(f"  {name:<19} {portable_path(path)}")
