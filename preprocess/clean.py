@@ -21,6 +21,11 @@ EDGE_RUN = 0.5  # a component covering this fraction of an image side is a surro
 LINE_SPAN = 0.85
 LINE_TILT = 0.006  # ... allowed to drift this fraction of their length sideways (a photo's slight tilt)
 LINE_GAP = 0.01  # ... and to have gaps this fraction of their length (noise, faint printing),
+# Ruled lines photographed at an angle slope up to this many rows per column; slopes are tried in
+# SLOPE_STEPS steps each way, on at most SLOPE_SAMPLE ink pixels.
+MAX_SLOPE = 0.15
+SLOPE_STEPS = 10
+SLOPE_SAMPLE = 2000
 LINE_THICKNESS = 0.02  # ... and no thicker than this fraction of the image.
 EDGE_SLACK = 0.05  # a line this close (fraction of the image) to an image edge runs on to it
 LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
@@ -73,9 +78,46 @@ def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
     return covered & ~thick
 
 
-def lines(mask: np.ndarray) -> np.ndarray:
-    """Bool mask of ruled-line and frame pixels: straight runs across (almost) the whole image."""
-    return _horizontal_lines(mask) | _horizontal_lines(mask.T).T
+def _slope(mask: np.ndarray) -> float:
+    """The slope (rows per column) of sloping ruled lines in a bool mask, 0 when there are none: the
+    shear under which some row of the sheared mask holds the most ink (a Radon transform over a few
+    angles, on a sample of the ink), when that row could hold a line."""
+    height, width = mask.shape
+    rows, cols = np.nonzero(mask)
+    if rows.size < LINE_SPAN * width:
+        return 0.0
+    step = max(1, rows.size // SLOPE_SAMPLE)
+    rows, cols = rows[::step].astype(np.float32), cols[::step].astype(np.float32)
+    slopes = np.linspace(-MAX_SLOPE, MAX_SLOPE, 2 * SLOPE_STEPS + 1)
+    slopes = slopes[slopes != 0]  # level lines are found directly
+    offset = MAX_SLOPE * width + 1
+    peaks = np.array([np.bincount(np.round(rows - slope * cols + offset).astype(np.int64)).max() for slope in slopes])
+    best = int(np.argmax(peaks))
+    return float(slopes[best]) if peaks[best] * step >= 0.5 * LINE_SPAN * width else 0.0
+
+
+def _sloped_lines(mask: np.ndarray) -> np.ndarray:
+    """_horizontal_lines, and also lines that slope (a photo of ruled paper taken at an angle)."""
+    level_lines = _horizontal_lines(mask)
+    slope = _slope(mask)
+    if slope == 0.0:
+        return level_lines
+    height, width = mask.shape
+    # Shear the lines level, find them, and shear the result back (nearest pixels: a mask stays a mask).
+    rise = int(np.ceil(abs(slope) * width))
+    shift = rise if slope > 0 else 0
+    shear = np.float32([[1, 0, 0], [-slope, 1, shift]])
+    sheared = cv2.warpAffine(mask.astype(np.uint8), shear, (width, height + rise), flags=cv2.INTER_NEAREST)
+    found = _horizontal_lines(sheared > 0).astype(np.uint8)
+    back = cv2.warpAffine(found, shear, (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    return level_lines | ((back > 0) & mask)
+
+
+def lines(mask: np.ndarray, sloped: bool = True) -> np.ndarray:
+    """Bool mask of ruled-line and frame pixels: straight runs across (almost) the whole image, level
+    or (``sloped``) at an angle."""
+    across = _sloped_lines(mask) if sloped else _horizontal_lines(mask)
+    return across | _horizontal_lines(mask.T).T
 
 
 def _histogram_median(values: np.ndarray) -> float:
@@ -160,9 +202,9 @@ def clean(ink: np.ndarray) -> Ink:
     """Threshold the ink map, erase ruled lines and frames, and keep the components that are not specks."""
     parts, level, liberal_lines = threshold(ink)
     mask = parts.labels > 0
-    # Faint printed lines break up above the ink threshold; above the noise they are whole, so they
-    # are found there too.
-    on_lines = (lines(mask) | liberal_lines) & mask
+    # Faint printed lines break up above the ink threshold; above the noise they are whole (and their
+    # slope is found there), so they are looked for among both.
+    on_lines = (lines(mask, sloped=False) | liberal_lines) & mask
     if on_lines.any():
         counts = np.bincount(parts.labels[on_lines], minlength=parts.count + 1)
         stripped = mask.copy()
