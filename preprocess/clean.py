@@ -25,7 +25,7 @@ LINE_GAP = 0.01  # ... and to have gaps this fraction of their length (noise, fa
 # SLOPE_STEPS steps each way, on at most SLOPE_SAMPLE ink pixels.
 MAX_SLOPE = 0.15
 SLOPE_STEPS = 10
-SLOPE_SAMPLE = 2000
+SLOPE_SAMPLE = 1500
 LINE_THICKNESS = 0.02  # ... and no thicker than this fraction of the image.
 EDGE_SLACK = 0.05  # a line this close (fraction of the image) to an image edge runs on to it
 LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
@@ -79,9 +79,9 @@ def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
 
 
 def _slope(mask: np.ndarray) -> float:
-    """The slope (rows per column) of sloping ruled lines in a bool mask, 0 when there are none: the
-    shear under which some row of the sheared mask holds the most ink (a Radon transform over a few
-    angles, on a sample of the ink), when that row could hold a line."""
+    """The slope (rows per column) of sloping ruled lines in a bool mask, 0 when there are none or they
+    are level: the shear under which some row of the sheared mask holds the most ink (a Radon transform
+    over a few angles, on a sample of the ink), when that row could hold a line."""
     height, width = mask.shape
     rows, cols = np.nonzero(mask)
     if rows.size < LINE_SPAN * width:
@@ -89,17 +89,19 @@ def _slope(mask: np.ndarray) -> float:
     step = max(1, rows.size // SLOPE_SAMPLE)
     rows, cols = rows[::step].astype(np.float32), cols[::step].astype(np.float32)
     slopes = np.linspace(-MAX_SLOPE, MAX_SLOPE, 2 * SLOPE_STEPS + 1)
-    slopes = slopes[slopes != 0]  # level lines are found directly
-    offset = MAX_SLOPE * width + 1
-    peaks = np.array([np.bincount(np.round(rows - slope * cols + offset).astype(np.int64)).max() for slope in slopes])
+    # Every slope's row histogram in one bincount: slope k's rows are numbered from k * span.
+    span = int(height + 2 * MAX_SLOPE * width + 2)
+    sheared = np.round(rows[np.newaxis] - slopes[:, np.newaxis].astype(np.float32) * cols[np.newaxis] + MAX_SLOPE * width + 1)
+    sheared += (np.arange(slopes.size) * span)[:, np.newaxis]
+    peaks = np.bincount(sheared.astype(np.int64).ravel(), minlength=slopes.size * span).reshape(slopes.size, span).max(axis=1)
     best = int(np.argmax(peaks))
-    return float(slopes[best]) if peaks[best] * step >= 0.5 * LINE_SPAN * width else 0.0
+    return float(slopes[best]) if best != SLOPE_STEPS and peaks[best] * step >= 0.5 * LINE_SPAN * width else 0.0
 
 
 def _sloped_lines(mask: np.ndarray) -> np.ndarray:
     """_horizontal_lines, and also lines that slope (a photo of ruled paper taken at an angle)."""
     level_lines = _horizontal_lines(mask)
-    slope = _slope(mask)
+    slope = _slope(mask & ~level_lines)  # a level frame line must not hide the sloping ruled lines
     if slope == 0.0:
         return level_lines
     height, width = mask.shape
