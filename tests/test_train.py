@@ -121,8 +121,9 @@ def test_artifacts_and_metrics(trained, toy_npz):
     assert np.array(record["confusion_matrix"]).sum() == 200
     assert record["data"]["source"] == os.path.relpath(toy_npz, ROOT) and len(record["data"]["sha256"]) == 64
     assert not os.path.isabs(record["config"]["out_dir"])  # a record is portable: no machine's absolute paths
-    assert len(record["epoch_seconds"]) == 3 and record["machine"]["cpus"] >= 1 and "cpu" in record["machine"]
-    assert 0.5 <= record["temperature"] <= 5.0
+    assert len(record["epoch_seconds"]) == 2 * 3 and record["machine"]["cpus"] >= 1 and "cpu" in record["machine"]
+    assert record["members"] == 2 and len(record["temperatures"]) == 2 and len(record["member_histories"]) == 2
+    assert all(0.5 <= temperature <= 5.0 for temperature in record["temperatures"])
     assert record["versions"]["tensorflow"].startswith("2.")
     assert record["test_accuracy"] > 0.5  # the toy task is easy: far above the 10% of guessing
 
@@ -255,3 +256,15 @@ def test_deterministic_runs_are_identical(tmp_path, toy_npz):
         weights.append(keras.models.load_model(tmp_path / run / "mnist_cnn.keras", compile=False).get_weights())
     for first, second in zip(*weights, strict=True):
         np.testing.assert_array_equal(first, second)
+
+
+def test_members_average_into_one_model():
+    """The exported ensemble's output is exactly the mean of its members' probabilities."""
+    from model import build_model
+
+    members = [build_model("fast", num_classes=11) for _ in range(2)]
+    images = np.random.default_rng(2).random((6, 28, 28, 1)).astype(np.float32)
+    expected = np.mean([np.asarray(member(images)) for member in members], axis=0)
+    ensemble = train.average_members(members)
+    np.testing.assert_allclose(np.asarray(ensemble(images)), expected, atol=1e-6)
+    assert train.average_members(members[:1]) is members[0]
