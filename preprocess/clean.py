@@ -26,6 +26,7 @@ LINE_GAP = 0.01  # ... and to have gaps this fraction of their length (noise, fa
 MAX_SLOPE = 0.15
 SLOPE_STEPS = 10
 SLOPE_SAMPLE = 1500
+SLOPE_GAIN = 1.2  # ... and a slope is taken when its fullest row holds this many times the level one's ink
 LINE_THICKNESS = 0.02  # ... and no thicker than this fraction of the image.
 EDGE_SLACK = 0.05  # a line this close (fraction of the image) to an image edge runs on to it
 LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
@@ -93,7 +94,10 @@ def _slope(mask: np.ndarray) -> float:
     sheared += (np.arange(slopes.size) * span)[:, np.newaxis]
     peaks = np.bincount(sheared.astype(np.int64).ravel(), minlength=slopes.size * span).reshape(slopes.size, span).max(axis=1)
     best = int(np.argmax(peaks))
-    return float(slopes[best]) if best != SLOPE_STEPS and peaks[best] * step >= 0.5 * LINE_SPAN * width else 0.0
+    # A thick level stroke fills a row nearly as well at a small slope; a sloping line fills one only
+    # at its own slope, and far better than level.
+    sloping = best != SLOPE_STEPS and peaks[best] >= SLOPE_GAIN * peaks[SLOPE_STEPS]
+    return float(slopes[best]) if sloping and peaks[best] * step >= 0.5 * LINE_SPAN * width else 0.0
 
 
 def _sloped_lines(mask: np.ndarray) -> np.ndarray:
