@@ -7,7 +7,7 @@ import numpy as np
 
 from .clean import EDGE_RUN, SPECK_FRACTION, Ink
 from .common import NoDigitError
-from .ink import INNER_DIGIT_FRACTION
+from .ink import INNER_DIGIT_FRACTION, SMALL_DRAWING
 
 MIN_DIGIT_FRACTION = 0.04  # the digit's longer side must be at least this fraction of the image's
 NEARBY_FRACTION = 0.25  # pieces within this fraction of the digit's size belong to it (a broken stroke)
@@ -44,8 +44,11 @@ def main_digit(found: Ink) -> np.ndarray:
     chosen = np.array([main])
     top, bottom, left, right = parts.top[main], parts.bottom[main], parts.left[main], parts.right[main]
     at_edge = parts.touches_border(content)
+    # A drawing this small holds one digit and nothing else: all its pieces are the digit (a 28-px
+    # photo's thresholded strokes fall apart into dots).
+    small = max(height, width) <= SMALL_DRAWING
     for _ in range(2):  # twice, so a chain of pieces (a dashed stroke) is followed
-        margin = NEARBY_FRACTION * max(bottom - top, right - left)
+        margin = max(height, width) if small else NEARBY_FRACTION * max(bottom - top, right - left)
         near = (
             (parts.left[content] < right + margin)
             & (parts.right[content] > left - margin)

@@ -611,3 +611,15 @@ def test_ruled_paper_photographed_at_an_angle():
     result = preprocess.preprocess(image)
     assert loops(result) == 1
     assert similarity(result, preprocess.preprocess(alone)) > 0.8  # the line crossings leave small nicks
+
+
+def test_small_drawing_broken_into_dots_keeps_every_piece():
+    # A 28x28 photo of a 5, thresholded by its author: the bar survived whole, the rest as dots
+    # farther from it than a broken stroke's pieces usually are. A drawing this small is one digit.
+    image = Image.new("L", (28, 28), 255)
+    pen = ImageDraw.Draw(image)
+    pen.rectangle([10, 4, 21, 5], fill=0)  # the bar
+    for x, y in [(9, 10), (13, 13), (17, 14), (19, 17), (19, 20), (17, 22), (13, 23), (9, 22)]:
+        pen.rectangle([x, y, x + 1, y + 1], fill=0)  # the bowl, in dots
+    result = preprocess.preprocess(image)
+    assert bounding_box(result)[0] == 20  # the whole 5 is there: its height is the bowl's, not the bar's
