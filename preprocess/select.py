@@ -3,10 +3,11 @@ image edge, and the broken-off pieces near it)."""
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from .clean import EDGE_RUN, SPECK_FRACTION, Ink
-from .common import NoDigitError
+from .common import NoDigitError, disk
 from .ink import INNER_DIGIT_FRACTION, SMALL_DRAWING
 
 MIN_DIGIT_FRACTION = 0.04  # the digit's longer side must be at least this fraction of the image's
@@ -16,6 +17,12 @@ NEARBY_FRACTION = 0.25  # pieces within this fraction of the digit's size belong
 # along an image edge for EDGE_RUN of its length (a digit cropped tightly only touches the edge where
 # its strokes cross it) and the one clear of the edge is digit-sized.
 BORDER_PREFERENCE = 0.1
+# When the largest piece holds less than this share of the ink clear of the edge, pieces closer than
+# GROUP_REACH of the image's longer side are grouped, and a group with GROUP_GAIN times the ink of the
+# largest piece's group is the digit.
+FRAGMENTED = 0.5
+GROUP_REACH = 0.03
+GROUP_GAIN = 1.25
 
 
 def main_digit(found: Ink) -> np.ndarray:
@@ -41,8 +48,9 @@ def main_digit(found: Ink) -> np.ndarray:
     # Specks are judged against the digit itself: against a table that dwarfs it, its broken strokes
     # would all look like specks.
     content = np.flatnonzero(parts.area >= max(SPECK_FRACTION * parts.area[main], 2))
-    chosen = np.array([main])
-    top, bottom, left, right = parts.top[main], parts.bottom[main], parts.left[main], parts.right[main]
+    chosen = _dotted_group(parts, content[~parts.touches_border(content)], main)
+    top, bottom = parts.top[chosen].min(), parts.bottom[chosen].max()
+    left, right = parts.left[chosen].min(), parts.right[chosen].max()
     at_edge = parts.touches_border(content)
     # A drawing this small holds one digit and nothing else: all its pieces are the digit (a 28-px
     # photo's thresholded strokes fall apart into dots).
@@ -69,3 +77,21 @@ def main_digit(found: Ink) -> np.ndarray:
         top, bottom = parts.top[chosen].min(), parts.bottom[chosen].max()
         left, right = parts.left[chosen].min(), parts.right[chosen].max()
     return chosen
+
+
+def _dotted_group(parts, inner: np.ndarray, main: int) -> np.ndarray:
+    """The pieces to start the digit from: ``main`` alone, unless the ink clear of the image edge is
+    fragmented (a dotted brush, a broken pencil line) and a group of pieces lying close together holds
+    clearly more ink than main's group (a watermark badge, solid, beside a digit drawn in dots)."""
+    if inner.size < 2 or parts.area[main] >= FRAGMENTED * parts.area[inner].sum():
+        return np.array([main])
+    mask = parts.mask(inner)
+    reach = max(1, round(GROUP_REACH * max(parts.shape)))
+    _, groups = cv2.connectedComponents(cv2.dilate(mask.astype(np.uint8), disk(reach)), connectivity=8)
+    ink = np.bincount(groups[mask], minlength=int(groups.max()) + 1)
+    best = int(np.argmax(ink))
+    own = int(np.bincount(groups[parts.labels == main + 1]).argmax())
+    if best == own or ink[best] < GROUP_GAIN * ink[own]:
+        return np.array([main])
+    members = np.unique(parts.labels[(groups == best) & mask]) - 1
+    return members[members >= 0]

@@ -623,3 +623,18 @@ def test_small_drawing_broken_into_dots_keeps_every_piece():
         pen.rectangle([x, y, x + 1, y + 1], fill=0)  # the bowl, in dots
     result = preprocess.preprocess(image)
     assert bounding_box(result)[0] == 20  # the whole 5 is there: its height is the bowl's, not the bar's
+
+
+def test_digit_drawn_in_dots_is_chosen_over_a_solid_watermark_badge():
+    # A soft brush leaves a 0 as a ring of separate dabs; a paint program's badge in the corner is
+    # one solid shape larger than any dab. The dabs together are the digit.
+    image = Image.new("RGB", (400, 300), (255, 255, 255))
+    pen = ImageDraw.Draw(image)
+    for angle in np.radians(np.arange(0, 360, 13)):
+        x, y = 180 + 55 * np.cos(angle), 140 + 95 * np.sin(angle)
+        pen.ellipse([x - 7, y - 7, x + 7, y + 7], fill=(90, 90, 90))
+    pen.rectangle([300, 255, 390, 285], fill=(220, 20, 120))  # the badge ...
+    pen.text((310, 263), "Paint X", fill=(255, 255, 255))  # ... with its name
+    result = preprocess.preprocess(image)
+    assert loops(result) == 1
+    assert bounding_box(result)[0] == 20 and bounding_box(result)[1] < 16  # the tall ring, not the flat badge
