@@ -1,4 +1,4 @@
-"""preprocess.py on digits drawn with Pillow in the test: every mode, polarity, transparency, EXIF,
+"""The preprocess package on digits drawn with Pillow in the test: every mode, polarity, transparency, EXIF,
 noise and lines, stroke width, the 20x20 fit and centring, bad files, and numbers written in a row."""
 
 from __future__ import annotations
