@@ -174,8 +174,8 @@ def threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray]:
         weak &= ~(_open(faint.astype(np.uint8), window, window) > 0)
     parts = components(weak)
     # Keep the faint pixels only where their component also holds strong ink.
-    holding = np.unique(parts.labels[strong & weak])
-    return parts.subset(holding[holding > 0] - 1), level, liberal_lines
+    holding = np.flatnonzero(np.bincount(parts.labels[strong], minlength=parts.count + 1)[1:])
+    return (parts if holding.size == parts.count else parts.subset(holding)), level, liberal_lines
 
 
 def _span(mask: np.ndarray, axis: int) -> tuple[float, float]:
