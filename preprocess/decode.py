@@ -72,10 +72,8 @@ def _decode(source: str | io.BytesIO, name: str) -> Image.Image:
                 image.draft("L", (target, target))
             image.seek(0)  # first frame of an animation
             image.load()
-            # A new image, so nothing refers to the file once it is closed (load() read every pixel).
+            # load() read every pixel, so the image stays usable once the file is closed.
             oriented = ImageOps.exif_transpose(image)
-            if oriented is image:
-                oriented = image.copy()
     except ImageError:
         raise
     except UnidentifiedImageError:
