@@ -1,12 +1,12 @@
-"""Training-time augmentation: make MNIST digits look like what preprocess.py makes of people's images.
+"""Training-time augmentation: make MNIST digits look like what the preprocess package makes of people's images.
 
 MNIST's digits are smooth grey pen strokes of one width. What the model sees at run time is a
-user's digit after preprocess.py: thresholded at a high resolution, stroke width brought into a range,
+user's digit after the preprocess package: thresholded at a high resolution, stroke width brought into a range,
 area-averaged into 20x20, sometimes with a gap where a faint stroke was lost, and written by hands
 that slant and wobble more than MNIST's writers. Each epoch, every training image gets:
 
 - a random affine warp (rotation, shear, zoom, shift) with an elastic wobble, one remap for both;
-- for most images, the same render preprocess.py uses: upsample, threshold, grow or thin the strokes,
+- for most images, the same render the preprocess package uses: upsample, threshold, grow or thin the strokes,
   area-average back down; the threshold and the stroke change are random, so widths vary;
 - for a few, one or two small gaps cut into the strokes (a broken pen line).
 
@@ -25,13 +25,13 @@ IMAGE_SIZE = 28
 PAD = 1  # zero margin around each tile, so no operation reaches a neighbour (28-pixel units)
 TILE = IMAGE_SIZE + 2 * PAD
 TILES_PER_ROW = 32  # a mosaic holds up to 32 x 32 images
-UPSCALE = 4  # render resolution, as preprocess.py thresholds at a higher resolution than 28x28
+UPSCALE = 4  # render resolution, as the preprocess package thresholds at a higher resolution than 28x28
 
 # Geometry (units in comments).
 MAX_ROTATION_DEGREES = 12.0
 MAX_SHEAR = 0.25  # x shift per unit of y
 MAX_ZOOM = 0.12  # scale in [1 - MAX_ZOOM, 1 + MAX_ZOOM]
-MAX_SHIFT = 2.0  # pixels; preprocess.py centres by mass, so only small offsets remain
+MAX_SHIFT = 2.0  # pixels; the preprocess package centres by mass, so only small offsets remain
 ELASTIC_SHARE = 0.5  # share of images with an elastic wobble
 ELASTIC_SIGMA = 3.5  # pixels; smoothness of the displacement field
 ELASTIC_ALPHA = 9.0  # strength; gives displacements of about 1-1.5 pixels
@@ -101,7 +101,7 @@ def _warp(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _render(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Threshold at UPSCALE x, change stroke width, cut gaps, area-average back: preprocess.py's render."""
+    """Threshold at UPSCALE x, change stroke width, cut gaps, area-average back: preprocess/render.py's render."""
     count = len(images)
     # A random threshold, applied as a gain so that one fixed threshold serves the whole mosaic.
     gain = 0.5 / rng.uniform(*THRESHOLD_RANGE, count)

@@ -107,7 +107,7 @@ def _draw_doodle(rng: np.random.Generator) -> np.ndarray:
 def _draw_shapes(rng: np.random.Generator) -> np.ndarray:
     """Three to six shapes (boxes, polygons, circles, zigzags, star points, a cloud) joined into one drawing.
 
-    Each shape is joined to the one before by a stroke: preprocess.py keeps the main connected drawing,
+    Each shape is joined to the one before by a stroke: the preprocess package keeps the main connected drawing,
     and a lone box or circle left over from a scattered doodle would teach the model that a 0 is no digit.
     """
     image = _blank()

@@ -2,7 +2,7 @@
 
 The default recipe also teaches the model an 11th answer, "not a digit", from synthetic letters,
 symbols and doodles (negatives.py), and augments every epoch so that MNIST looks like what
-preprocess.py makes of people's photos and drawings (augment.py).
+the preprocess package makes of people's photos and drawings (augment.py).
 
 The test set is touched once, after training, for the final report: validation comes from
 the training set and the model kept is always the last epoch's. A short run (--limit, fewer

@@ -55,7 +55,7 @@ def test_the_digit_stays_in_the_frame_and_near_the_centre():
 
 
 def test_rendered_stroke_width_varies_both_ways():
-    """The render step must both thin and thicken strokes, as preprocess.py's stroke normalization does."""
+    """The render step must both thin and thicken strokes, as preprocess/render.py's stroke normalization does."""
     images = np.repeat(digits(1), 400, axis=0)
     rendered = augment._render(images, np.random.default_rng(5))
     ink = (rendered > 127).sum(axis=(1, 2))

@@ -19,7 +19,7 @@ def test_shape_and_ink(drawn):
 
 
 def test_mnist_layout_centre_of_mass(drawn):
-    """They went through preprocess.py: mass centred near (14, 14) and the 4-pixel MNIST margin mostly empty."""
+    """They went through the preprocess package: mass centred near (14, 14) and the 4-pixel MNIST margin mostly empty."""
     images = drawn.astype(np.float64)
     rows, cols = np.indices((28, 28))
     mass = images.sum(axis=(1, 2))
@@ -48,7 +48,7 @@ def test_no_digit_lookalikes_in_the_alphabets():
 
 
 def test_doodles_are_one_drawing():
-    """preprocess.py keeps the main drawing: a doodle in pieces would leave a lone box or circle, a 0's shape."""
+    """The preprocess package keeps the main drawing: a doodle in pieces would leave a lone box or circle, a 0's shape."""
     import cv2
 
     rng = np.random.default_rng(11)
