@@ -30,7 +30,7 @@ from PIL import Image, ImageDraw
 
 import app
 from benchmarks.bench_load import check_answer, corrupted_uploads, multipart
-from inference import DEFAULT_TFLITE_PATH, NOT_A_DIGIT, Predictor, load_predictor
+from inference import DEFAULT_TFLITE_PATH, LOW_CONFIDENCE, NOT_A_DIGIT, Predictor, load_predictor
 from preprocess import preprocess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -379,7 +379,7 @@ def test_predict_answers_with_digit_probabilities_and_the_image_the_model_saw(cl
     assert set(result) == PREDICTION_KEYS
     assert result["digit"] == FAKE_DIGIT and result["not_a_digit"] is False
     assert result["confidence"] == pytest.approx(0.91 / 1.0, abs=1e-6)
-    assert result["not_digit_probability"] == 0 and result["low_confidence"] is False
+    assert result["not_digit_probability"] == 0 and result["low_confidence"] is (0.91 < LOW_CONFIDENCE)
     assert len(result["probabilities"]) == 10
     # The preprocessed image is evaluate.py's input, exactly (up to 8-bit rounding).
     expected = preprocess(app.open_upload(body))[..., 0]
