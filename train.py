@@ -479,11 +479,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Temperature scaling on the validation images as the augmentation makes them look (closer to people's
     # images than clean MNIST is), so that a probability means what it says; folded into the last layer.
     hard_val = augmentation.augment(x_val, np.random.default_rng(CALIBRATION_SEED)) if config["augment"] and len(x_val) else x_val
+    hard_val = data.normalize(hard_val)
+    steps_per_epoch = math.ceil(len(x_train) / config["batch_size"])
     trained, histories, temperatures, fit_seconds = [], [], [], 0.0
     for member in range(members):
         seed = args.seed + member  # each member its own weights, shuffling and augmentation
         keras.utils.set_random_seed(seed)
-        steps_per_epoch = math.ceil(len(x_train) / config["batch_size"])
         model = build_model(args.arch, learning_rate_for(config, steps_per_epoch), num_classes=num_classes)
         train_data = make_train_dataset(x_train, y_train, config["batch_size"], config["augment"], seed, config["epochs"])
         which = f"member {member + 1} of {members}: " if members > 1 else ""
@@ -510,7 +511,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         recompute_batchnorm(model, data.normalize(last_images[sample]))
         temperature = 1.0
         if len(x_val):
-            temperature = fit_temperature(np.asarray(model.predict(data.normalize(hard_val), batch_size=1024, verbose=0)), y_val)
+            temperature = fit_temperature(np.asarray(model.predict(hard_val, batch_size=1024, verbose=0)), y_val)
             apply_temperature(model, temperature)
         trained.append(model)
         histories.append(history)
@@ -520,7 +521,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     history = {key: np.mean([h[key] for h in histories], axis=0).tolist() for key in histories[0]}  # plotted: the members' mean
     low_confidence = None
     if len(x_val):
-        low_confidence = suggest_low_confidence(np.asarray(model.predict(data.normalize(hard_val), batch_size=1024, verbose=0)), y_val)
+        low_confidence = suggest_low_confidence(np.asarray(model.predict(hard_val, batch_size=1024, verbose=0)), y_val)
     train_seconds = time.perf_counter() - started
 
     # The one and only look at the test set.

@@ -170,7 +170,7 @@ def test_a_better_model_in_out_dir_is_kept(tmp_path, toy_npz, monkeypatch, capsy
     out_dir = tmp_path / "models"
     out_dir.mkdir()
     (out_dir / "metrics.json").write_text(json.dumps({"test_accuracy": 1.01}))  # unbeatable
-    flags = ["--data", str(toy_npz), "--out-dir", str(out_dir), "--epochs", "1", "--limit", "200", "--not-digits", "0"]
+    flags = ["--data", str(toy_npz), "--out-dir", str(out_dir), "--epochs", "1", "--limit", "200", "--not-digits", "0", "--members", "1"]
     assert train.main(flags) == 0
     assert sorted(p.name for p in out_dir.iterdir()) == ["metrics.json"]
     (diverted,) = (tmp_path / "runs").iterdir()
@@ -251,7 +251,8 @@ def test_deterministic_runs_are_identical(tmp_path, toy_npz):
 
     weights = []
     for run in ("a", "b"):
-        flags = ["--data", str(toy_npz), "--out-dir", str(tmp_path / run), "--epochs", "1", "--limit", "256", "--deterministic"]
+        flags = ["--data", str(toy_npz), "--out-dir", str(tmp_path / run), "--epochs", "1", "--limit", "256", "--members", "1"]
+        flags.append("--deterministic")
         assert train.main(flags) == 0
         weights.append(keras.models.load_model(tmp_path / run / "mnist_cnn.keras", compile=False).get_weights())
     for first, second in zip(*weights, strict=True):
