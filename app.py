@@ -41,7 +41,7 @@ from uvicorn.supervisors import Multiprocess
 from cli import HelpFormatter
 from data import IMAGE_SIZE
 from inference import Answer, ModelError, Predictor, interpret, load_predictor
-from preprocess import ImageError, NoDigitError, open_image_bytes, preprocess, segment_number
+from preprocess import ImageError, NoDigitError, number_text, open_image_bytes, preprocess, segment_number
 
 DEFAULT_HOST = "127.0.0.1"  # loopback only: the page is for the person at this machine
 DEFAULT_PORT = 8000
@@ -181,11 +181,8 @@ class SharedModel:
             raise NoDigitError(f"{UPLOAD_NAME}: no digit found")
         answers = self.answer(np.stack([digit.image for digit in digits]))
         readings = [prediction(answer, digit.image) for answer, digit in zip(answers, digits, strict=True)]
-        # "?" marks a piece that is not a digit; a space, where the writer left a wide gap.
-        marks = ["?" if answer.digit is None else str(answer.digit) for answer in answers]
-        text = "".join((" " if digit.space_before else "") + mark for digit, mark in zip(digits, marks, strict=True))
         return NumberPrediction(
-            number=text,
+            number=number_text([digit.space_before for digit in digits], [answer.digit for answer in answers]),
             # A number is only as sure as its least sure digit.
             confidence=min(reading.confidence for reading in readings),
             digits=readings,

@@ -37,7 +37,7 @@ import numpy as np
 
 from cli import HelpFormatter
 from inference import DEFAULT_TFLITE_PATH, NUM_DIGITS, ModelError, Predictor, interpret, load_predictor
-from preprocess import ImageError, is_image_path, open_image, preprocess, segment_number
+from preprocess import NOT_A_DIGIT_MARK, ImageError, is_image_path, number_text, open_image, preprocess, segment_number
 
 DEFAULT_TOP_K = 1
 # Files per task handed to a worker process, and images per model call. Small, so that a run of slow
@@ -50,7 +50,6 @@ POOL_MIN_FILES = 16  # fewer inputs are read in this process: forking workers wo
 CHUNKS_IN_FLIGHT_PER_WORKER = 32
 WORKER_CHECK_S = 1.0  # how often a wait for a worker's files checks that the workers are all still alive
 PROGRESS_DELAY_S = 2.0  # the progress bar appears only once a run has taken this long
-NOT_A_DIGIT_MARK = "?"  # stands for a "not a digit" position in a --number answer
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
 
 
@@ -317,10 +316,7 @@ def describe(item: Item, top_k: int, number: bool) -> dict:
         record.update(answers[0])
         return record
     spaces = item.spaces or [False] * len(answers)
-    record["number"] = "".join(
-        (" " if space else "") + (NOT_A_DIGIT_MARK if answer["not_a_digit"] else str(answer["digit"]))
-        for space, answer in zip(spaces, answers, strict=True)
-    )
+    record["number"] = number_text(spaces, [answer["digit"] for answer in answers])
     record["digits"] = answers
     record["not_digit_positions"] = [index for index, answer in enumerate(answers) if answer["not_a_digit"]]
     if len(answers) == 1:

@@ -26,7 +26,7 @@ from . import clean, ink, render, select
 from .common import MIN_SIDE, ImageError, NoDigitError, stroke_width, too_small
 from .decode import IMAGE_EXTENSIONS, MAX_PIXELS, WORK_MAX_SIDE, is_image_path, open_image, open_image_bytes
 from .render import MNIST_STROKE_WIDTH, STROKE_WIDTH_RANGE
-from .segment import Digit, number_text, segment_digits, segment_number
+from .segment import NOT_A_DIGIT_MARK, Digit, number_text, segment_digits, segment_number
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -40,6 +40,7 @@ __all__ = [
     "NoDigitError",
     "is_image_path",
     "number_text",
+    "NOT_A_DIGIT_MARK",
     "open_image",
     "open_image_bytes",
     "preprocess",

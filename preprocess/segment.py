@@ -149,6 +149,11 @@ def segment_digits(image: Image.Image) -> list[np.ndarray]:
     return [digit.image for digit in segment_number(image)]
 
 
-def number_text(digits: list[Digit], labels: list[int]) -> str:
-    """The number as text, with a space where the writer left a wide gap ("31 415")."""
-    return "".join((" " if digit.space_before else "") + str(label) for digit, label in zip(digits, labels, strict=True))
+NOT_A_DIGIT_MARK = "?"  # stands for a position that is not a digit
+
+
+def number_text(spaces: list[bool], labels: list[int | None]) -> str:
+    """The number as text, with a space where the writer left a wide gap ("31 415") and ? where a label is None."""
+    return "".join(
+        (" " if space else "") + (NOT_A_DIGIT_MARK if label is None else str(label)) for space, label in zip(spaces, labels, strict=True)
+    )
