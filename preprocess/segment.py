@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 from PIL import Image
 
-from .clean import clean
-from .common import MIN_SIDE, too_small
+from .clean import SPECK_FRACTION, Ink, clean
+from .common import MIN_SIDE, disk, stroke_width, too_small
 from .ink import ink_map
 from .render import render
 from .select import main_digit
@@ -21,6 +22,16 @@ SPLIT_WIDTH = 1.6  # ... and, beside two or more separate digits, wider than thi
 FRAGMENT_HEIGHT = 0.5  # a piece less tall than this fraction of the digits' (median) height is a fragment
 SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height may be a space ...
 SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowest gap
+# A thin pen that skipped leaves a digit in pieces a few stroke widths apart: pieces closer than
+# LINK_STROKES stroke widths are one digit, but never pieces farther apart than LINK_HEIGHT of a digit's
+# height (a fat marker's "stroke widths" would reach the next digit).
+LINK_STROKES = 4.0
+LINK_HEIGHT = 0.08
+# A frame drawn around the number, or a form field's printed boxes: a component with a hole this close
+# to a rectangle (its area over its tightest rotated rectangle's) that holds other ink. With two such
+# holes or more, each is a box holding one digit; boxes left empty are dropped too.
+RECTANGULAR = 0.8
+BOX_SIZE_SPREAD = 0.3  # an empty box within this fraction of the filled boxes' median size is one of them
 
 
 @dataclass(frozen=True)
@@ -38,30 +49,36 @@ def segment_number(image: Image.Image) -> list[Digit]:
     """The digits of a number written in a row, left to right, each rendered like preprocess does."""
     if min(image.size) < MIN_SIDE:
         raise too_small(image.width, image.height)
-    found = clean(ink_map(image))
+    found, boxes = _without_frames(clean(ink_map(image)))
     parts, content = found.parts, found.keep
     main = main_digit(found)  # validates that something digit-sized exists
-    # The row: components whose vertical middle lies within the band of the largest digit.
-    anchor = main[np.argmax(parts.area[main])]
-    band_top, band_bottom = parts.top[anchor], parts.bottom[anchor]
+    if boxes:
+        return _boxed_digits(found, boxes)
+    # The row: components whose vertical middle lies within the band of the first digit found (with
+    # its broken-off pieces: the largest single piece of a broken digit may be a short dash).
+    band_top, band_bottom = parts.top[main].min(), parts.bottom[main].max()
     band = band_bottom - band_top
     middles = (parts.top[content] + parts.bottom[content]) / 2
     in_row = content[(middles > band_top - 0.5 * band) & (middles < band_bottom + 0.5 * band)]
+    anchor = main[np.argmax(parts.area[main])]
     border = parts.touches_border(in_row) & (parts.area[in_row] > 2 * parts.area[anchor])
     in_row = in_row[~border]
-    # Group components that overlap horizontally (broken strokes of one digit), left to right.
-    order = in_row[np.argsort(parts.left[in_row])]
+    # Pieces lying a few stroke widths apart are one digit (a thin pen that skipped); then groups that
+    # overlap horizontally (a detached bar above its digit), left to right.
+    linked = _linked(parts, in_row, band)
+    order = np.argsort([min(parts.left[g] for g in group) for group in linked])
     groups: list[list[int]] = []
-    for label in order:
-        left, right = parts.left[label], parts.right[label]
+    for group in (linked[i] for i in order):
+        left, right = min(parts.left[g] for g in group), max(parts.right[g] for g in group)
         if groups:
             g_left = min(parts.left[g] for g in groups[-1])
             g_right = max(parts.right[g] for g in groups[-1])
             overlap = min(right, g_right) - max(left, g_left)
             if overlap >= MERGE_OVERLAP * min(right - left, g_right - g_left):
-                groups[-1].append(int(label))
+                groups[-1].extend(group)
                 continue
-        groups.append([int(label)])
+        groups.append(list(group))
+
     def height(group: list[int]) -> int:
         return max(parts.bottom[g] for g in group) - min(parts.top[g] for g in group)
 
@@ -142,6 +159,97 @@ def _split_wide(mask: np.ndarray, height: float) -> list[tuple[int, int]]:
     if any(r.size == 0 or r[-1] - r[0] + 1 < FRAGMENT_HEIGHT * mask.shape[0] for r in rows):
         return [(0, width)]
     return pieces
+
+
+def _linked(parts, labels: np.ndarray, height: float) -> list[list[int]]:
+    """The given components grouped by nearness: pieces closer than a few stroke widths (at most
+    LINK_HEIGHT of a digit's ``height``) end up in one group, as do chains of them."""
+    if labels.size < 2:
+        return [[int(label)] for label in labels]
+    mask = parts.mask(labels)
+    reach = min(LINK_STROKES * stroke_width(mask), LINK_HEIGHT * height)
+    radius = int(reach // 2)
+    if radius < 1:
+        return [[int(label)] for label in labels]
+    _, near = cv2.connectedComponents(cv2.dilate(mask.astype(np.uint8), disk(radius)), connectivity=8)
+    # Each component lies inside one region of the grown mask: read it at the component's pixels.
+    pairs = np.unique(np.stack([parts.labels[mask], near[mask]]), axis=1)
+    groups: dict[int, list[int]] = {}
+    for label, region in pairs.T:
+        groups.setdefault(int(region), []).append(int(label) - 1)
+    return list(groups.values())
+
+
+def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
+    """The ink without frames drawn around the number or a form field's printed boxes, and the boxes
+    (top, bottom, left, right) that each hold one digit (none when the number is not written in boxes)."""
+    parts, content = found.parts, found.keep
+    frames: list[int] = []
+    cells: list[tuple[int, int, int, int]] = []
+    rings: list[tuple[int, tuple[int, int]]] = []  # empty rectangular boxes: (label, (height, width))
+    for label in content:
+        top, bottom, left, right = (int(v[label]) for v in (parts.top, parts.bottom, parts.left, parts.right))
+        # Cheap test first: a frame's box is larger than the ink it holds.
+        inside = content[
+            (parts.top[content] > top) & (parts.bottom[content] < bottom) & (parts.left[content] > left) & (parts.right[content] < right)
+        ]
+        crop = np.ascontiguousarray(parts.labels[top:bottom, left:right] == label + 1, dtype=np.uint8)
+        contours, hierarchy = cv2.findContours(crop, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+        if hierarchy is None:
+            continue
+        holding = []
+        for contour, (_, _, _, parent) in zip(contours, hierarchy[0], strict=True):
+            if parent < 0 or len(contour) < 4:
+                continue
+            (_, _), (rect_w, rect_h), _ = cv2.minAreaRect(contour)
+            if rect_w * rect_h < 16 or cv2.contourArea(contour) < RECTANGULAR * rect_w * rect_h:
+                continue
+            x, y, w, h = cv2.boundingRect(contour)
+            cell = (top + y, top + y + h, left + x, left + x + w)
+            held = inside[
+                (parts.top[inside] >= cell[0])
+                & (parts.bottom[inside] <= cell[1])
+                & (parts.left[inside] >= cell[2])
+                & (parts.right[inside] <= cell[3])
+            ]
+            if held.size:
+                holding.append(cell)
+            else:
+                rings.append((int(label), (h, w)))
+        if holding:
+            frames.append(int(label))
+            cells.extend(holding)
+    if not frames:
+        return found, []
+    if len(cells) >= 2:
+        # A form field: the boxes left empty (rings of the same size holding nothing) go too.
+        size = np.median([(bottom - top, right - left) for top, bottom, left, right in cells], axis=0)
+        for label, shape in rings:
+            if label not in frames and np.all(np.abs(np.array(shape) - size) <= BOX_SIZE_SPREAD * size):
+                frames.append(label)
+    else:
+        cells = []  # one frame around the whole number: its digits are segmented as usual
+    rest = np.setdiff1d(content, frames)
+    if rest.size == 0:
+        return found, []
+    parts = parts.subset(rest)
+    # Specks are judged against the digits now, not against the frame that dwarfed them.
+    keep = np.flatnonzero(parts.area >= max(SPECK_FRACTION * parts.area.max(), 2))
+    return Ink(found.ink, found.threshold, parts, keep), sorted(cells, key=lambda cell: cell[2])
+
+
+def _boxed_digits(found: Ink, boxes: list[tuple[int, int, int, int]]) -> list[Digit]:
+    """One digit per box that holds ink: every piece inside a box is that box's digit."""
+    parts, content = found.parts, found.keep
+    middles_y = (parts.top[content] + parts.bottom[content]) / 2
+    middles_x = (parts.left[content] + parts.right[content]) / 2
+    digits = []
+    for top, bottom, left, right in boxes:
+        held = content[(middles_y > top) & (middles_y < bottom) & (middles_x > left) & (middles_x < right)]
+        if held.size:
+            columns = (int(parts.left[held].min()), int(parts.right[held].max()))
+            digits.append(Digit(render(found, held), columns[0], columns[1], False))
+    return digits
 
 
 def segment_digits(image: Image.Image) -> list[np.ndarray]:
