@@ -32,6 +32,11 @@ LINK_HEIGHT = 0.08
 # holes or more, each is a box holding one digit; boxes left empty are dropped too.
 RECTANGULAR = 0.8
 BOX_SIZE_SPREAD = 0.3  # an empty box within this fraction of the filled boxes' median size is one of them
+# A frame's side, or what the ruled-line eraser left of it: a piece with STRAIGHT_SHARE of its pixels
+# on straight runs of ink FRAME_HEIGHT times as long as the digits are tall.
+STRAIGHT_SHARE = 0.5
+FRAME_HEIGHT = 1.6
+STRAIGHT_DRIFT = 3  # pixels a hand-drawn side may drift across its length and still be one straight run
 
 
 @dataclass(frozen=True)
@@ -184,7 +189,7 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
     """The ink without frames drawn around the number or a form field's printed boxes, and the boxes
     (top, bottom, left, right) that each hold one digit (none when the number is not written in boxes)."""
     parts, content = found.parts, found.keep
-    frames: list[int] = []
+    frames = _frame_pieces(found)
     cells: list[tuple[int, int, int, int]] = []
     rings: list[tuple[int, tuple[int, int]]] = []  # empty rectangular boxes: (label, (height, width))
     for label in content:
@@ -236,6 +241,29 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
     # Specks are judged against the digits now, not against the frame that dwarfed them.
     keep = np.flatnonzero(parts.area >= max(SPECK_FRACTION * parts.area.max(), 2))
     return Ink(found.ink, found.threshold, parts, keep), sorted(cells, key=lambda cell: cell[2])
+
+
+def _frame_pieces(found: Ink) -> list[int]:
+    """Components that lie on a frame's straight sides: on runs of ink FRAME_HEIGHT times as long as the
+    digits are tall (level or upright), which no digit's stroke makes. The ruled-line eraser in clean
+    leaves pieces of a frame behind (a side between two rules, a corner); the runs are looked for in
+    the ink before erasing, where the frame is whole."""
+    parts, content = found.parts, found.keep
+    heights = (parts.bottom - parts.top)[content]
+    # The digits' height: over the larger half of the pieces (a broken pen's dashes are many and small).
+    larger = heights[np.argsort(parts.area[content])[content.size // 2 :]]
+    length = round(FRAME_HEIGHT * float(np.percentile(larger, 75)))
+    long_side = np.maximum(heights, (parts.right - parts.left)[content])
+    candidates = content[long_side >= STRAIGHT_SHARE * length]
+    if candidates.size == 0:
+        return []
+    ink = np.ascontiguousarray(found.ink > found.threshold, dtype=np.uint8)
+    # A drawn frame's side drifts a few pixels over its length: let its runs through that.
+    drift = cv2.dilate(ink, np.ones((STRAIGHT_DRIFT, STRAIGHT_DRIFT), np.uint8))
+    level = cv2.morphologyEx(drift, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
+    upright = cv2.morphologyEx(drift, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
+    on_runs = np.bincount(parts.labels[(level | upright) > 0], minlength=parts.count + 1)[1:]
+    return [int(label) for label in candidates if on_runs[label] >= STRAIGHT_SHARE * parts.area[label]]
 
 
 def _boxed_digits(found: Ink, boxes: list[tuple[int, int, int, int]]) -> list[Digit]:
