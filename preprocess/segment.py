@@ -36,6 +36,7 @@ BOX_SIZE_SPREAD = 0.3  # an empty box within this fraction of the filled boxes' 
 # on straight runs of ink FRAME_HEIGHT times as long as the digits are tall.
 STRAIGHT_SHARE = 0.5
 FRAME_HEIGHT = 1.6
+OWN_RUN = 0.8  # a piece whose ink lies on runs across this fraction of its own box is a line or corner, not a curve
 STRAIGHT_DRIFT = 3  # pixels a hand-drawn side may drift across its length and still be one straight run
 
 
@@ -243,6 +244,17 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
     return Ink(found.ink, found.threshold, parts, keep), sorted(cells, key=lambda cell: cell[2])
 
 
+def _straight(parts, label: int) -> bool:
+    """True if most of a component lies on straight runs across most of its own width or height: a
+    line, a corner, a U (or a straight 1)."""
+    top, bottom, left, right = (int(v[label]) for v in (parts.top, parts.bottom, parts.left, parts.right))
+    crop = np.ascontiguousarray(parts.labels[top:bottom, left:right] == label + 1, dtype=np.uint8)
+    drift = cv2.dilate(crop, np.ones((STRAIGHT_DRIFT, STRAIGHT_DRIFT), np.uint8))
+    runs = cv2.morphologyEx(drift, cv2.MORPH_OPEN, np.ones((1, max(1, round(OWN_RUN * (right - left)))), np.uint8))
+    runs |= cv2.morphologyEx(drift, cv2.MORPH_OPEN, np.ones((max(1, round(OWN_RUN * (bottom - top))), 1), np.uint8))
+    return cv2.countNonZero(crop & runs) >= STRAIGHT_SHARE * cv2.countNonZero(crop)
+
+
 def _frame_pieces(found: Ink) -> list[int]:
     """Components that lie on a frame's straight sides: on runs of ink FRAME_HEIGHT times as long as the
     digits are tall (level or upright), which no digit's stroke makes. The ruled-line eraser in clean
@@ -250,8 +262,12 @@ def _frame_pieces(found: Ink) -> list[int]:
     the ink before erasing, where the frame is whole."""
     parts, content = found.parts, found.keep
     heights = (parts.bottom - parts.top)[content]
-    # The digits' height: over the larger half of the pieces (a broken pen's dashes are many and small).
-    larger = heights[np.argsort(parts.area[content])[content.size // 2 :]]
+    # The digits' height, judged on the pieces that are not straight lines and corners themselves
+    # (the frame's pieces can outnumber the digits), the larger half of them (a broken pen's dashes
+    # are many and small).
+    curved = np.array([not _straight(parts, label) for label in content], dtype=bool)
+    pool = content[curved] if curved.any() else content
+    larger = (parts.bottom - parts.top)[pool][np.argsort(parts.area[pool])[pool.size // 2 :]]
     length = round(FRAME_HEIGHT * float(np.percentile(larger, 75)))
     long_side = np.maximum(heights, (parts.right - parts.left)[content])
     candidates = content[long_side >= STRAIGHT_SHARE * length]
