@@ -24,10 +24,13 @@ MIN_HOLE = 2.0
 EDGE_LEVEL = 0.75
 
 
-def render(found: Ink, chosen: np.ndarray, columns: tuple[int, int] | None = None) -> np.ndarray:
-    """The chosen components (within ``columns`` of the working image, if given) as a float32 (28, 28, 1) MNIST digit."""
+def render(found: Ink, chosen: np.ndarray, columns: tuple[int, int] | None = None, within: np.ndarray | None = None) -> np.ndarray:
+    """The chosen components (within ``columns`` of the working image, and within the bool (H, W) mask
+    ``within``, if given: one digit of a touching pair cut apart) as a float32 (28, 28, 1) MNIST digit."""
     parts = found.parts
     mask = parts.mask(chosen)
+    if within is not None:
+        mask &= within
     if columns is not None:
         mask[:, : columns[0]] = False
         mask[:, columns[1] :] = False

@@ -16,9 +16,18 @@ from .render import render
 from .select import main_digit
 
 MERGE_OVERLAP = 0.5  # components sharing this fraction of the narrower one's width are one digit
-DIGIT_ASPECT = 0.75  # a typical digit's width / height; a blob wider than ~1.6 heights holds 2+ digits
-SPLIT_ASPECT = 1.25
-SPLIT_WIDTH = 1.6  # ... and, beside two or more separate digits, wider than this many times their median width
+# Touching digits: a blob wider than TRY_ASPECT times the digits' height, or SPLIT_WIDTH times the median
+# width of the digits written apart beside it, is cut along the path crossing the least ink, when that
+# ink is a joint (at most JOINT_STROKES stroke widths) and each side is a digit (PIECE_HEIGHT of the
+# blob's height tall, PIECE_WIDTH of the digits' height wide). The cut stays CUT_MARGIN of the blob's
+# width from its ends; SIDE_STEP is the cost (in ink pixels) of the path moving one column aside.
+TRY_ASPECT = 1.1
+SPLIT_WIDTH = 1.6
+JOINT_STROKES = 1.6
+PIECE_HEIGHT = 0.6
+PIECE_WIDTH = 0.2
+CUT_MARGIN = 0.2
+SIDE_STEP = 0.05
 FRAGMENT_HEIGHT = 0.5  # a piece less tall than this fraction of the digits' (median) height is a fragment
 SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height may be a space ...
 SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowest gap
@@ -116,16 +125,18 @@ def segment_number(image: Image.Image) -> list[Digit]:
         labels = np.array(group)
         left, right = int(parts.left[labels].min()), int(parts.right[labels].max())
         top, bottom = int(parts.top[labels].min()), int(parts.bottom[labels].max())
-        # Beside digits written apart, a blob holds two only if it is about twice as wide as they are:
-        # a wide 2 or 0 among them is one digit.
+        blob = parts.mask(labels)[top:bottom, left:right]
         others = widths[:index] + widths[index + 1 :]
-        if len(others) >= 2 and right - left <= SPLIT_WIDTH * float(np.median(others)):
-            ranges = [(0, right - left)]
-        else:
-            ranges = _split_wide(parts.mask(labels)[top:bottom, left:right], max(bottom - top, median_height))
-        for piece_left, piece_right in ranges:
-            columns = (left + piece_left, left + piece_right)
-            pieces.append((render(found, labels, columns), columns[0], columns[1]))
+        digit_height = max(bottom - top, median_height)
+        # A blob wide for one digit, or much wider than the digits written apart beside it, may be two
+        # touching: it is cut where the cut crosses the least ink, if that is a joint, not a stroke.
+        wide = right - left > TRY_ASPECT * digit_height or (len(others) >= 2 and right - left > SPLIT_WIDTH * float(np.median(others)))
+        cuts = _cut_touching(blob, digit_height, stroke_width(blob)) if wide else [blob]
+        for piece in cuts:
+            columns = np.flatnonzero(piece.any(axis=0))
+            within = np.zeros(parts.shape, dtype=bool)
+            within[top:bottom, left:right] = piece
+            pieces.append((render(found, labels, within=within), left + int(columns[0]), left + int(columns[-1]) + 1))
     gaps = [left - previous[2] for previous, (_, left, _) in zip(pieces, pieces[1:], strict=False)]
     # A space must be wide for the handwriting and stand out from the number's ordinary spacing,
     # so a narrow "1" beside a wide gap, or two digits far apart, read as one number without spaces.
@@ -134,37 +145,50 @@ def segment_number(image: Image.Image) -> list[Digit]:
     return [Digit(image, left, right, space) for (image, left, right), space in zip(pieces, spaces, strict=True)]
 
 
-def _split_wide(mask: np.ndarray, height: float) -> list[tuple[int, int]]:
-    """Column ranges of the digits in a blob; a blob much wider than a digit is cut at its thinnest columns."""
-    width = mask.shape[1]
-    if width <= SPLIT_ASPECT * height:
-        return [(0, width)]
-    count = max(2, round(width / (DIGIT_ASPECT * height)))
-    profile = mask.sum(axis=0).astype(np.float64)
-    # Vertical runs of ink in each column: where two digits touch, a column crosses only the joint.
-    runs = np.count_nonzero(np.diff(mask.astype(np.int8), axis=0, prepend=0) == 1, axis=0)
-    cuts = []
-    for k in range(1, count):
-        # Cut at the emptiest column near where an evenly spaced cut would fall.
-        centre = round(k * width / count)
-        reach = max(1, round(0.25 * width / count))
-        low, high = max(1, centre - reach), min(width - 1, centre + reach + 1)
-        if high <= low:
-            continue
-        best = low + int(np.lexsort((profile[low:high], runs[low:high]))[0])
-        if runs[best] > 1:
-            # Every column there crosses two strokes or more: the loop of a wide 0, the arc and base
-            # of a wide 2. That is one digit, not two touching.
-            return [(0, width)]
-        cuts.append(best)
-    edges = [0, *sorted(set(cuts)), width]
-    pieces = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
-    # Every piece of a split must be a digit, as tall as most of the blob: a wide 2 cut at its
-    # thinnest column leaves a flat tail, and then the blob was one digit all along.
-    rows = [np.flatnonzero(mask[:, a:b].any(axis=1)) for a, b in pieces]
-    if any(r.size == 0 or r[-1] - r[0] + 1 < FRAGMENT_HEIGHT * mask.shape[0] for r in rows):
-        return [(0, width)]
-    return pieces
+def _cut_touching(blob: np.ndarray, height: float, stroke: float) -> list[np.ndarray]:
+    """A bool blob as the masks of the digits in it, left to right: cut in two along the top-to-bottom
+    path that crosses the least ink, when that path crosses only a joint (about a stroke's width of
+    ink) and leaves two pieces as tall as digits; the pieces still wide are cut again."""
+    width = blob.shape[1]
+    if width <= TRY_ASPECT * height:
+        return [blob]
+    low, high = round(CUT_MARGIN * width), round((1 - CUT_MARGIN) * width)
+    cost, path = _cheapest_path(blob, low, high)
+    crossed = blob[np.arange(blob.shape[0]), path]
+    # One joint: the path crosses ink once, about a stroke wide. Crossing twice is a loop (a 0 cut in half).
+    if cost > JOINT_STROKES * max(stroke, 1.0) or np.count_nonzero(np.diff(crossed.astype(np.int8)) == 1) + crossed[0] > 1:
+        return [blob]
+    columns = np.arange(width)[np.newaxis, :]
+    left_piece = blob & (columns < path[:, np.newaxis])
+    right_piece = blob & ~left_piece
+    for piece in (left_piece, right_piece):
+        rows, cols = np.flatnonzero(piece.any(axis=1)), np.flatnonzero(piece.any(axis=0))
+        # Both sides must be digits: a wide 2's flat tail or a 7's bar cut off is no digit.
+        if rows.size == 0 or rows[-1] - rows[0] + 1 < PIECE_HEIGHT * blob.shape[0] or cols[-1] - cols[0] + 1 < PIECE_WIDTH * height:
+            return [blob]
+    return _cut_touching(left_piece, height, stroke) + _cut_touching(right_piece, height, stroke)
+
+
+def _cheapest_path(blob: np.ndarray, low: int, high: int) -> tuple[float, np.ndarray]:
+    """The top-to-bottom path through columns low..high-1 of a bool blob, moving at most one column per
+    row, that crosses the fewest ink pixels: (ink crossed, the path's column in every row)."""
+    ink = blob[:, low:high].astype(np.float32)
+    rows, count = ink.shape
+    cost = ink[0].copy()
+    steps = np.zeros((rows, count), dtype=np.int8)
+    edge = np.full(1, np.inf, dtype=np.float32)
+    for row in range(1, rows):
+        # Straight down, or one column aside (a little dearer, so the cut stays straight where it can).
+        options = np.stack([np.concatenate([edge, cost[:-1]]) + SIDE_STEP, cost, np.concatenate([cost[1:], edge]) + SIDE_STEP])
+        choice = np.argmin(options, axis=0)
+        cost = options[choice, np.arange(count)] + ink[row]
+        steps[row] = choice - 1
+    column = int(np.argmin(cost))
+    path = np.empty(rows, dtype=np.int64)
+    for row in range(rows - 1, -1, -1):
+        path[row] = column
+        column += int(steps[row, column])
+    return float(ink[np.arange(rows), path].sum()), path + low
 
 
 def _linked(parts, labels: np.ndarray, height: float) -> list[list[int]]:
