@@ -24,16 +24,26 @@ MIN_HOLE = 2.0
 EDGE_LEVEL = 0.75
 
 
-def render(found: Ink, chosen: np.ndarray, columns: tuple[int, int] | None = None, within: np.ndarray | None = None) -> np.ndarray:
-    """The chosen components (within ``columns`` of the working image, and within the bool (H, W) mask
-    ``within``, if given: one digit of a touching pair cut apart) as a float32 (28, 28, 1) MNIST digit."""
+def render(
+    found: Ink, chosen: np.ndarray, columns: tuple[int, int] | None = None, piece: tuple[int, int, np.ndarray] | None = None
+) -> np.ndarray:
+    """The chosen components (within ``columns`` of the working image, if given) as a float32 (28, 28, 1)
+    MNIST digit; or, given ``piece`` (top, left, bool mask), the pixels of that mask placed there in the
+    working image (one digit of a touching pair cut apart)."""
     parts = found.parts
-    mask = parts.mask(chosen)
-    if within is not None:
-        mask &= within
+    origin_y, origin_x = 0, 0
+    if piece is not None:
+        y, x, pixels = piece
+        # The piece's box with a pixel around it where the image has one, for the grey edges below.
+        origin_y, origin_x = max(y - 1, 0), max(x - 1, 0)
+        end_y, end_x = min(y + pixels.shape[0] + 1, parts.shape[0]), min(x + pixels.shape[1] + 1, parts.shape[1])
+        mask = np.zeros((end_y - origin_y, end_x - origin_x), dtype=bool)
+        mask[y - origin_y : y - origin_y + pixels.shape[0], x - origin_x : x - origin_x + pixels.shape[1]] = pixels
+    else:
+        mask = parts.mask(chosen)
     if columns is not None:
-        mask[:, : columns[0]] = False
-        mask[:, columns[1] :] = False
+        mask[:, : columns[0] - origin_x] = False
+        mask[:, columns[1] - origin_x :] = False
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
@@ -42,7 +52,8 @@ def render(found: Ink, chosen: np.ndarray, columns: tuple[int, int] | None = Non
     # Anti-aliased edges belong to the digit too: take the ink map around the mask, one pixel wide.
     outer_top, outer_left = max(top - 1, 0), max(left - 1, 0)
     near = cv2.dilate(np.ascontiguousarray(mask[outer_top : bottom + 1, outer_left : right + 1], dtype=np.uint8), CROSS)
-    ink = found.ink[outer_top : bottom + 1, outer_left : right + 1] * near
+    ink_top, ink_left = origin_y + outer_top, origin_x + outer_left
+    ink = found.ink[ink_top : ink_top + near.shape[0], ink_left : ink_left + near.shape[1]] * near
     box_h, box_w = bottom - top, right - left
     # Draw the digit with its longer side RENDER_SCALE * 20 pixels; threshold there for smooth edges.
     scale = RENDER_SCALE * DIGIT_BOX / max(box_h, box_w)

@@ -3,6 +3,7 @@ like a single digit."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -22,12 +23,28 @@ MERGE_OVERLAP = 0.5  # components sharing this fraction of the narrower one's wi
 # blob's height tall, PIECE_WIDTH of the digits' height wide). The cut stays CUT_MARGIN of the blob's
 # width from its ends; SIDE_STEP is the cost (in ink pixels) of the path moving one column aside.
 TRY_ASPECT = 1.1
+DIGIT_ASPECT = 0.75  # a typical digit's width / height: a blob SPLIT_ASPECT times as wide as high holds 2+ digits
+SPLIT_ASPECT = 1.25
+COLUMN_PIECE_HEIGHT = 0.75  # ... cut straight down a shared stroke when every piece is this much of the blob's height
+SHARED_RUN = 0.5
+SHARED_STROKES = 3.0
 SPLIT_WIDTH = 1.6
 JOINT_STROKES = 1.6
 PIECE_HEIGHT = 0.6
 PIECE_WIDTH = 0.2
 CUT_MARGIN = 0.2
 SIDE_STEP = 0.05
+# With the model as judge: blobs wider than JUDGE_ASPECT of the digits' height are tried, cut along the
+# cheapest path near each of JUDGE_CENTRES (fractions of the width, JUDGE_REACH either side) crossing at
+# most JUDGE_JOINT stroke widths of ink, pieces at least JUDGE_PIECE_WIDTH of the height wide (a 1). A cut
+# is taken when the model is JUDGE_SURE of both pieces, and JUDGE_MARGIN surer than of the whole.
+JUDGE_ASPECT = 0.6
+JUDGE_CENTRES = (0.3, 0.4, 0.5, 0.6, 0.7)
+JUDGE_REACH = 0.1
+JUDGE_JOINT = 3.0
+JUDGE_PIECE_WIDTH = 0.1
+JUDGE_SURE = 0.8
+JUDGE_MARGIN = 0.2
 FRAGMENT_HEIGHT = 0.5  # a piece less tall than this fraction of the digits' (median) height is a fragment
 SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height may be a space ...
 SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowest gap
@@ -60,8 +77,17 @@ class Digit:
     space_before: bool
 
 
-def segment_number(image: Image.Image) -> list[Digit]:
-    """The digits of a number written in a row, left to right, each rendered like preprocess does."""
+Judge = Callable[[np.ndarray], np.ndarray]
+
+
+def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit]:
+    """The digits of a number written in a row, left to right, each rendered like preprocess does.
+
+    ``judge``, if given, maps float32 (N, 28, 28, 1) digit images to (N,) floats in [0, 1]: how sure the
+    model is that each is one digit (e.g. inference.interpret's confidence, 0 for "not a digit"). With
+    it, a blob that may hold two touching digits is cut where the model reads both sides as digits
+    more surely than the whole; without it, only where the shape alone shows a joint.
+    """
     if min(image.size) < MIN_SIDE:
         raise too_small(image.width, image.height)
     found, boxes = _without_frames(clean(ink_map(image)))
@@ -120,23 +146,48 @@ def segment_number(image: Image.Image) -> list[Digit]:
     heights = [height(group) for group in groups]
     median_height = float(np.median(heights))
     widths = [span(group)[1] - span(group)[0] for group in groups]
-    pieces: list[tuple[np.ndarray, int, int]] = []
+    # Each group as a blob (its mask in its box), cut where the shape shows two digits touching.
+    blobs = []
     for index, group in enumerate(groups):
         labels = np.array(group)
         left, right = int(parts.left[labels].min()), int(parts.right[labels].max())
         top, bottom = int(parts.top[labels].min()), int(parts.bottom[labels].max())
-        blob = parts.mask(labels)[top:bottom, left:right]
+        blob = np.isin(parts.labels[top:bottom, left:right], labels + 1)
         others = widths[:index] + widths[index + 1 :]
         digit_height = max(bottom - top, median_height)
-        # A blob wide for one digit, or much wider than the digits written apart beside it, may be two
-        # touching: it is cut where the cut crosses the least ink, if that is a joint, not a stroke.
-        wide = right - left > TRY_ASPECT * digit_height or (len(others) >= 2 and right - left > SPLIT_WIDTH * float(np.median(others)))
-        cuts = _cut_touching(blob, digit_height, stroke_width(blob)) if wide else [blob]
+        # A blob wide for one digit may be two touching; beside digits written apart, only one about
+        # twice as wide as they are (a wide 2 or 4 among them is one digit). It is cut where the cut
+        # crosses the least ink, if that is a joint, not a stroke.
+        if len(others) >= 2:
+            wide = right - left > SPLIT_WIDTH * float(np.median(others))
+        else:
+            wide = right - left > TRY_ASPECT * digit_height
+        stroke = stroke_width(blob)
+
+        def draw(piece: np.ndarray, labels=labels, top=top, left=left) -> np.ndarray:
+            return render(found, labels, piece=(top, left, piece))
+
+        cuts = _cut_touching(blob, digit_height, stroke) if wide else [blob]
+        if wide and len(cuts) == 1:
+            # Digits overlapping so far that their strokes run together (two 0s sharing a side): a
+            # straight cut down the shared stroke, where every column crosses ink only once.
+            cuts = [_columns_piece(blob, a, b) for a, b in _split_shared(blob, digit_height, stroke)]
+        blobs.append((left, cuts, draw, digit_height, stroke))
+    if judge is not None:
+        # The model reads every uncut blob wide enough to hold two digits (one call for them all); those
+        # it is unsure of as one digit are tried cut in two.
+        unsure = [i for i, (_, cuts, _, height, _) in enumerate(blobs) if len(cuts) == 1 and cuts[0].shape[1] >= JUDGE_ASPECT * height]
+        if unsure:
+            sure = judge(np.stack([blobs[i][2](blobs[i][1][0]) for i in unsure]))
+            for i, whole in zip(unsure, sure, strict=True):
+                left, cuts, draw, height, stroke = blobs[i]
+                if whole < 1 - JUDGE_MARGIN:
+                    blobs[i] = (left, _judged_cut(cuts[0], float(whole), height, stroke, draw, judge), draw, height, stroke)
+    pieces: list[tuple[np.ndarray, int, int]] = []
+    for left, cuts, draw, _, _ in blobs:
         for piece in cuts:
             columns = np.flatnonzero(piece.any(axis=0))
-            within = np.zeros(parts.shape, dtype=bool)
-            within[top:bottom, left:right] = piece
-            pieces.append((render(found, labels, within=within), left + int(columns[0]), left + int(columns[-1]) + 1))
+            pieces.append((draw(piece), left + int(columns[0]), left + int(columns[-1]) + 1))
     gaps = [left - previous[2] for previous, (_, left, _) in zip(pieces, pieces[1:], strict=False)]
     # A space must be wide for the handwriting and stand out from the number's ordinary spacing,
     # so a narrow "1" beside a wide gap, or two digits far apart, read as one number without spaces.
@@ -167,6 +218,87 @@ def _cut_touching(blob: np.ndarray, height: float, stroke: float) -> list[np.nda
         if rows.size == 0 or rows[-1] - rows[0] + 1 < PIECE_HEIGHT * blob.shape[0] or cols[-1] - cols[0] + 1 < PIECE_WIDTH * height:
             return [blob]
     return _cut_touching(left_piece, height, stroke) + _cut_touching(right_piece, height, stroke)
+
+
+def _columns_piece(blob: np.ndarray, low: int, high: int) -> np.ndarray:
+    """The blob's pixels in columns low..high-1, as a mask of the blob's shape."""
+    piece = np.zeros_like(blob)
+    piece[:, low:high] = blob[:, low:high]
+    return piece
+
+
+def _split_shared(mask: np.ndarray, height: float, stroke: float) -> list[tuple[int, int]]:
+    """Column ranges of the digits in a blob much wider than a digit whose neighbours overlap so far
+    that they share a stroke (two 0s side by side, one's right side on the other's left): cut straight
+    down that stroke, a column that crosses ink once, over SHARED_RUN of the blob's height and
+    SHARED_STROKES stroke widths (not across a fat marker's stroke)."""
+    width = mask.shape[1]
+    if width <= SPLIT_ASPECT * height:
+        return [(0, width)]
+    count = max(2, round(width / (DIGIT_ASPECT * height)))
+    profile = mask.sum(axis=0).astype(np.float64)
+    # Vertical runs of ink in each column: where two digits touch, a column crosses only the joint.
+    runs = np.count_nonzero(np.diff(mask.astype(np.int8), axis=0, prepend=0) == 1, axis=0)
+    cuts = []
+    for k in range(1, count):
+        # Cut at the emptiest column near where an evenly spaced cut would fall.
+        centre = round(k * width / count)
+        reach = max(1, round(0.25 * width / count))
+        low, high = max(1, centre - reach), min(width - 1, centre + reach + 1)
+        if high <= low:
+            continue
+        best = low + int(np.lexsort((profile[low:high], runs[low:high]))[0])
+        if runs[best] > 1 or profile[best] < max(SHARED_RUN * mask.shape[0], SHARED_STROKES * stroke):
+            # Every column there crosses two strokes or more (the loop of a wide 0, the arc and base
+            # of a wide 2), or the stroke it runs down is short: that is one digit, or no shared stroke.
+            return [(0, width)]
+        cuts.append(best)
+    edges = [0, *sorted(set(cuts)), width]
+    pieces = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    # Every piece of a split must be a digit, as tall as most of the blob: a wide 2 cut at its
+    # thinnest column leaves a flat tail, and then the blob was one digit all along.
+    rows = [np.flatnonzero(mask[:, a:b].any(axis=1)) for a, b in pieces]
+    if any(r.size == 0 or r[-1] - r[0] + 1 < COLUMN_PIECE_HEIGHT * mask.shape[0] for r in rows):
+        return [(0, width)]
+    return pieces
+
+
+def _judged_cut(
+    blob: np.ndarray, whole: float, height: float, stroke: float, draw: Callable[[np.ndarray], np.ndarray], judge: Judge
+) -> list[np.ndarray]:
+    """The blob, or its two pieces when the model reads a cut of it as two digits more surely than the
+    whole as one (``whole``: how sure it is of the whole); the candidate cuts are the cheapest paths
+    near a few places across the blob."""
+    width = blob.shape[1]
+    candidates: list[tuple[np.ndarray, np.ndarray]] = []
+    seen: set[bytes] = set()
+    columns = np.arange(width)[np.newaxis, :]
+    for centre in JUDGE_CENTRES:
+        low, high = max(1, round((centre - JUDGE_REACH) * width)), min(width - 1, round((centre + JUDGE_REACH) * width))
+        if high - low < 1:
+            continue
+        cost, path = _cheapest_path(blob, low, high)
+        if cost > JUDGE_JOINT * max(stroke, 1.0) or path.tobytes() in seen:
+            continue
+        seen.add(path.tobytes())
+        left_piece = blob & (columns < path[:, np.newaxis])
+        pair = (left_piece, blob & ~left_piece)
+        if all(_digit_sized(piece, blob.shape[0], height, JUDGE_PIECE_WIDTH) for piece in pair):
+            candidates.append(pair)
+    if not candidates:
+        return [blob]
+    sure = judge(np.stack([draw(piece) for pair in candidates for piece in pair]))
+    scores = np.minimum(sure[0::2], sure[1::2])
+    best = int(np.argmax(scores))
+    if scores[best] < JUDGE_SURE or scores[best] < whole + JUDGE_MARGIN:
+        return [blob]
+    return list(candidates[best])
+
+
+def _digit_sized(piece: np.ndarray, blob_height: int, height: float, min_width: float) -> bool:
+    """True if a cut piece is as tall as a digit in its blob and at least ``min_width`` of a digit's height wide."""
+    rows, cols = np.flatnonzero(piece.any(axis=1)), np.flatnonzero(piece.any(axis=0))
+    return rows.size > 0 and rows[-1] - rows[0] + 1 >= PIECE_HEIGHT * blob_height and cols[-1] - cols[0] + 1 >= min_width * height
 
 
 def _cheapest_path(blob: np.ndarray, low: int, high: int) -> tuple[float, np.ndarray]:
@@ -203,9 +335,10 @@ def _linked(parts, labels: np.ndarray, height: float) -> list[list[int]]:
         return [[int(label)] for label in labels]
     _, near = cv2.connectedComponents(cv2.dilate(mask.astype(np.uint8), disk(radius)), connectivity=8)
     # Each component lies inside one region of the grown mask: read it at the component's pixels.
-    pairs = np.unique(np.stack([parts.labels[mask], near[mask]]), axis=1)
+    regions = int(near.max()) + 1
+    pairs = np.unique(parts.labels[mask].astype(np.int64) * regions + near[mask])
     groups: dict[int, list[int]] = {}
-    for label, region in pairs.T:
+    for label, region in zip(pairs // regions, pairs % regions, strict=True):
         groups.setdefault(int(region), []).append(int(label) - 1)
     return list(groups.values())
 
