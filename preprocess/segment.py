@@ -174,15 +174,7 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
             cuts = [_columns_piece(blob, a, b) for a, b in _split_shared(blob, digit_height, stroke)]
         blobs.append((left, cuts, draw, digit_height, stroke))
     if judge is not None:
-        # The model reads every uncut blob wide enough to hold two digits (one call for them all); those
-        # it is unsure of as one digit are tried cut in two.
-        unsure = [i for i, (_, cuts, _, height, _) in enumerate(blobs) if len(cuts) == 1 and cuts[0].shape[1] >= JUDGE_ASPECT * height]
-        if unsure:
-            sure = judge(np.stack([blobs[i][2](blobs[i][1][0]) for i in unsure]))
-            for i, whole in zip(unsure, sure, strict=True):
-                left, cuts, draw, height, stroke = blobs[i]
-                if whole < 1 - JUDGE_MARGIN:
-                    blobs[i] = (left, _judged_cut(cuts[0], float(whole), height, stroke, draw, judge), draw, height, stroke)
+        _judge_blobs(blobs, judge)
     pieces: list[tuple[np.ndarray, int, int]] = []
     for left, cuts, draw, _, _ in blobs:
         for piece in cuts:
@@ -261,6 +253,30 @@ def _split_shared(mask: np.ndarray, height: float, stroke: float) -> list[tuple[
     if any(r.size == 0 or r[-1] - r[0] + 1 < COLUMN_PIECE_HEIGHT * mask.shape[0] for r in rows):
         return [(0, width)]
     return pieces
+
+
+def _judge_blobs(blobs: list, judge: Judge) -> None:
+    """Let the model check the cuts (in place): a blob the shape cut is put back together when the
+    model reads it surely as one digit, and no less surely than the pieces; an uncut blob wide enough
+    for two digits that the model is unsure of as one is tried cut in two (_judged_cut). One call to
+    the model reads every whole blob and every piece."""
+    checked = [i for i, (_, cuts, _, height, _) in enumerate(blobs) if len(cuts) > 1 or cuts[0].shape[1] >= JUDGE_ASPECT * height]
+    if not checked:
+        return
+    images, owners = [], []
+    for i in checked:
+        left, cuts, draw, _, _ = blobs[i]
+        whole = cuts[0] if len(cuts) == 1 else np.logical_or.reduce(cuts)
+        images.extend([draw(whole)] + ([draw(piece) for piece in cuts] if len(cuts) > 1 else []))
+        owners.append((i, whole, len(images) - (len(cuts) + 1 if len(cuts) > 1 else 1)))
+    sure = judge(np.stack(images))
+    for i, whole, at in owners:
+        left, cuts, draw, height, stroke = blobs[i]
+        if len(cuts) > 1:
+            if sure[at] >= JUDGE_SURE and sure[at] >= sure[at + 1 : at + 1 + len(cuts)].min():
+                blobs[i] = (left, [whole], draw, height, stroke)
+        elif sure[at] < 1 - JUDGE_MARGIN:
+            blobs[i] = (left, _judged_cut(whole, float(sure[at]), height, stroke, draw, judge), draw, height, stroke)
 
 
 def _judged_cut(
