@@ -52,12 +52,51 @@ FONT_FILES = (
 )
 # Share of each kind among the generated images.
 KIND_SHARES = {"letter": 0.55, "symbol": 0.2, "doodle": 0.25}
-HERSHEY_SHARE = 0.7  # of ASCII letters: Hershey's single-line strokes look more like a pen than typefaces do
+PEN_LETTER_SHARE = 0.4  # of letters: drawn from a stroke skeleton with a hand's wobble and overshoot (_draw_pen_letter)
+HERSHEY_SHARE = 0.7  # of the other ASCII letters: Hershey's single-line strokes look more like a pen than typefaces do
 PEN_SYMBOL_SHARE = 0.5  # of symbols: drawn as pen strokes (arrows, +, =, x) rather than from a font
 MAX_ROTATION_DEGREES = 15.0
 MAX_SHEAR = 0.3
 MAX_STROKE = 9  # pixels at CANVAS_SIDE, the thickest pen
 MAX_DOODLE_INK = 0.3  # share of the canvas
+# Pen letters: how far a hand strays from the skeleton (fractions of the letter's height).
+PEN_JITTER = 0.06  # each skeleton point moves up to this far
+PEN_OVERSHOOT = (-0.04, 0.15)  # a stroke's ends stop short of or run past the skeleton's ends (crossbars, corners)
+PEN_ASPECT = (0.5, 1.0)  # letter width / height
+ARC_POINTS = 16
+
+
+def _arc(cx: float, cy: float, rx: float, ry: float, start: float, end: float) -> list[tuple[float, float]]:
+    """Points of an elliptical arc in the unit box (y down), angles in degrees, clockwise on screen as they grow."""
+    angles = np.radians(np.linspace(start, end, ARC_POINTS))
+    return list(zip(cx + rx * np.cos(angles), cy + ry * np.sin(angles), strict=True))
+
+
+# Handwritten letters as pen strokes in a unit box (x right, y down): the shapes people draw, not a typeface's.
+# Same rule as LETTERS: nothing a person could read as a digit.
+PEN_LETTERS: dict[str, list[list[tuple[float, float]]]] = {
+    "A": [[(0.0, 1.0), (0.5, 0.0), (1.0, 1.0)], [(0.2, 0.6), (0.8, 0.6)]],
+    "C": [_arc(0.55, 0.5, 0.45, 0.5, -50, -310)],
+    "D": [[(0.1, 0.0), (0.1, 1.0)], [(0.1, 0.0), *_arc(0.1, 0.5, 0.8, 0.5, -90, 90), (0.1, 1.0)]],
+    "E": [[(0.9, 0.0), (0.1, 0.0), (0.1, 1.0), (0.9, 1.0)], [(0.1, 0.5), (0.7, 0.5)]],
+    "F": [[(0.9, 0.0), (0.1, 0.0), (0.1, 1.0)], [(0.1, 0.5), (0.7, 0.5)]],
+    "H": [[(0.1, 0.0), (0.1, 1.0)], [(0.9, 0.0), (0.9, 1.0)], [(0.1, 0.5), (0.9, 0.5)]],
+    "K": [[(0.1, 0.0), (0.1, 1.0)], [(0.9, 0.0), (0.1, 0.55)], [(0.35, 0.4), (0.9, 1.0)]],
+    "M": [[(0.0, 1.0), (0.1, 0.0), (0.5, 0.6), (0.9, 0.0), (1.0, 1.0)]],
+    "N": [[(0.1, 1.0), (0.1, 0.0), (0.9, 1.0), (0.9, 0.0)]],
+    "P": [[(0.1, 1.0), (0.1, 0.0)], [(0.1, 0.0), *_arc(0.1, 0.27, 0.75, 0.27, -90, 90), (0.1, 0.54)]],
+    "R": [[(0.1, 1.0), (0.1, 0.0)], [(0.1, 0.0), *_arc(0.1, 0.27, 0.75, 0.27, -90, 90), (0.1, 0.54)], [(0.3, 0.54), (0.9, 1.0)]],
+    "T": [[(0.0, 0.0), (1.0, 0.0)], [(0.5, 0.0), (0.5, 1.0)]],
+    "U": [[(0.1, 0.0), *_arc(0.5, 0.6, 0.4, 0.4, 180, 0), (0.9, 0.0)]],
+    "V": [[(0.0, 0.0), (0.5, 1.0), (1.0, 0.0)]],
+    "W": [[(0.0, 0.0), (0.25, 1.0), (0.5, 0.3), (0.75, 1.0), (1.0, 0.0)]],
+    "X": [[(0.0, 0.0), (1.0, 1.0)], [(1.0, 0.0), (0.0, 1.0)]],
+    "Y": [[(0.0, 0.0), (0.5, 0.5), (1.0, 0.0)], [(0.5, 0.5), (0.5, 1.0)]],
+    "e": [[(0.1, 0.55), (0.9, 0.55), *_arc(0.5, 0.55, 0.4, 0.45, 0, -300)]],
+    "h": [[(0.1, 0.0), (0.1, 1.0)], [*_arc(0.5, 0.65, 0.4, 0.3, 180, 360), (0.9, 1.0)]],
+    "n": [[(0.1, 0.3), (0.1, 1.0)], [*_arc(0.5, 0.6, 0.4, 0.3, 180, 360), (0.9, 1.0)]],
+    "r": [[(0.15, 0.3), (0.15, 1.0)], _arc(0.6, 0.65, 0.45, 0.3, 180, 290)],
+}
 
 
 def _font_dir() -> Path:
@@ -88,6 +127,27 @@ def _draw_hershey(text: str, rng: np.random.Generator) -> np.ndarray:
     image = _blank()
     origin = ((CANVAS_SIDE - width) // 2, (CANVAS_SIDE + height) // 2)
     cv2.putText(image, text, origin, face, scale, 0, thickness, cv2.LINE_AA)
+    return image
+
+
+def _draw_pen_letter(letter: str, rng: np.random.Generator) -> np.ndarray:
+    """``letter``'s skeleton drawn with one pen: points moved a little, strokes running short or long, a random width."""
+    height = rng.uniform(0.45, 0.65) * CANVAS_SIDE  # room for wobble, overshoot and a thick pen
+    width = height * rng.uniform(*PEN_ASPECT)
+    origin = np.array([(CANVAS_SIDE - width) / 2, (CANVAS_SIDE - height) / 2])
+    thickness = int(rng.integers(2, MAX_STROKE))
+    image = _blank()
+    for stroke in PEN_LETTERS[letter]:
+        points = np.array(stroke, np.float64)
+        # Corners move on their own; a curve bends smoothly (a few moved control points, interpolated along it).
+        controls = rng.uniform(-PEN_JITTER, PEN_JITTER, (min(len(stroke), 3), 2))
+        along = np.linspace(0, len(controls) - 1, len(stroke))
+        points += np.stack([np.interp(along, np.arange(len(controls)), controls[:, axis]) for axis in (0, 1)], 1)
+        for end, inner in ((0, 1), (-1, -2)):  # each end runs on past the skeleton or stops short of it
+            direction = points[end] - points[inner]
+            points[end] += direction / max(np.linalg.norm(direction), 1e-6) * rng.uniform(*PEN_OVERSHOOT)
+        pixels = origin + points * np.array([width, height])
+        cv2.polylines(image, [np.round(pixels).astype(np.int32)], False, 0, thickness, cv2.LINE_AA)
     return image
 
 
@@ -214,8 +274,11 @@ def draw_not_digit(rng: np.random.Generator, kind: str, fonts: list[Path]) -> np
     else:
         alphabet = LETTERS if kind == "letter" else SYMBOLS
         text = alphabet[rng.integers(len(alphabet))]
+        if kind == "letter" and rng.random() < PEN_LETTER_SHARE:
+            text = list(PEN_LETTERS)[rng.integers(len(PEN_LETTERS))]
+            image = _draw_pen_letter(text, rng)
         # Hershey's stroke fonts only know ASCII.
-        if text.isascii() and rng.random() < HERSHEY_SHARE:
+        elif text.isascii() and rng.random() < HERSHEY_SHARE:
             image = _draw_hershey(text, rng)
         else:
             image = _draw_truetype(text, rng, fonts)

@@ -61,3 +61,50 @@ def test_rendered_stroke_width_varies_both_ways():
     ink = (rendered > 127).sum(axis=(1, 2))
     original = (images[0] > 127).sum()
     assert ink.min() < 0.85 * original and ink.max() > 1.3 * original
+
+
+def sticks(count: int) -> np.ndarray:
+    """Vertical strokes ("1") drawn with Pillow, MNIST's layout."""
+    images = np.zeros((count, 28, 28), np.uint8)
+    for index in range(count):
+        canvas = Image.new("L", (28, 28))
+        ImageDraw.Draw(canvas).line([(14, 4), (14, 23)], fill=255, width=2 + index % 2)
+        images[index] = np.asarray(canvas)
+    return images
+
+
+def test_restyle_flags_a_share_of_the_ones_only():
+    """Flags go on 1s (ink appears left of the stem's top, within the top half), never on other digits."""
+    ones, rings = sticks(200), digits(50)
+    images = np.concatenate([ones, rings])
+    labels = np.array([1] * len(ones) + [7] * len(rings))  # a ring labelled 7: no style of a 7 is drawn
+    out = augment.restyle(images, labels, np.random.default_rng(0))
+    np.testing.assert_array_equal(out[len(ones) :], rings)
+    changed = np.flatnonzero((out[: len(ones)] != ones).any(axis=(1, 2)))
+    assert 0.2 < len(changed) / len(ones) < 0.5  # about FLAG_SHARE
+    for index in changed:
+        ink = out[index] > 127
+        rows, cols = np.nonzero(ink)
+        centre = cols[(rows > 14) & (rows < 20)].mean()  # the stem, below any flag and above any foot
+        top_half_left = ink[:14, : int(round(centre)) - 1].sum()
+        assert top_half_left > 0, index  # a flag reaches out to the left of the stem at the top
+        # Recentred, as the preprocess package places every digit.
+        mass = out[index].astype(np.float64)
+        assert abs((np.indices((28, 28))[1] * mass).sum() / mass.sum() - 13.5) < 1.0
+
+
+def test_restyle_is_reproducible():
+    images, labels = sticks(50), np.ones(50, int)
+    first = augment.restyle(images, labels, np.random.default_rng(3))
+    np.testing.assert_array_equal(first, augment.restyle(images, labels, np.random.default_rng(3)))
+
+
+def test_restyle_squares_off_some_zeros():
+    """A squared-off 0 reaches into the corners of its bounding box, where a ring has no ink."""
+    rings = digits(300)
+    out = augment.restyle(rings, np.zeros(len(rings), int), np.random.default_rng(1))
+    changed = np.flatnonzero((out != rings).any(axis=(1, 2)))
+    assert 0.05 < len(changed) / len(rings) < 0.3  # about BOX_SHARE
+    corners = (slice(5, 7), slice(8, 10))  # the top-left corner of the ring's box, [8, 20] x [5, 23]
+    assert (rings[:, corners[0], corners[1]] > 127).sum() == 0
+    assert all((out[index][corners] > 127).any() for index in changed)

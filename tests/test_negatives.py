@@ -47,6 +47,21 @@ def test_no_digit_lookalikes_in_the_alphabets():
     assert not set("0123456789!?$&") & set(negatives.SYMBOLS)
 
 
+def test_pen_letters_are_letters_we_turn_away():
+    """The skeletons follow the same rule as LETTERS, and each draws inside the canvas with its strokes joined."""
+    import cv2
+
+    assert set(negatives.PEN_LETTERS) <= set(negatives.LETTERS)
+    rng = np.random.default_rng(5)
+    for letter in negatives.PEN_LETTERS:
+        image = negatives._draw_pen_letter(letter, rng)
+        ink = (image < 128).astype(np.uint8)
+        assert ink.mean() > 0.01, letter
+        assert not ink[0].any() and not ink[-1].any() and not ink[:, 0].any() and not ink[:, -1].any(), letter
+        count, _ = cv2.connectedComponents(ink)
+        assert count - 1 <= 2, letter  # a crossbar may stop short of a stem; no letter falls apart further
+
+
 def test_doodles_are_one_drawing():
     """The preprocess package keeps the main drawing: a doodle in pieces would leave a lone box or circle, a 0's shape."""
     import cv2
