@@ -30,6 +30,7 @@ SHARED_RUN = 0.5
 SHARED_STROKES = 3.0
 SPLIT_WIDTH = 1.6
 JOINT_STROKES = 1.6
+ONE_STROKE = 1.2  # ... and a path crossing ink twice crosses at most this many stroke widths in all
 PIECE_HEIGHT = 0.6
 PIECE_WIDTH = 0.2
 CUT_MARGIN = 0.2
@@ -198,8 +199,10 @@ def _cut_touching(blob: np.ndarray, height: float, stroke: float) -> list[np.nda
     low, high = round(CUT_MARGIN * width), round((1 - CUT_MARGIN) * width)
     cost, path = _cheapest_path(blob, low, high)
     crossed = blob[np.arange(blob.shape[0]), path]
-    # One joint: the path crosses ink once, about a stroke wide. Crossing twice is a loop (a 0 cut in half).
-    if cost > JOINT_STROKES * max(stroke, 1.0) or np.count_nonzero(np.diff(crossed.astype(np.int8)) == 1) + crossed[0] > 1:
+    # One joint: the path crosses ink once, about a stroke wide. Crossing twice is a loop (a 0 cut in
+    # half), unless the two crossings together are no more ink than one stroke (a joint and a nick).
+    crossings = np.count_nonzero(np.diff(crossed.astype(np.int8)) == 1) + int(crossed[0])
+    if cost > JOINT_STROKES * max(stroke, 1.0) or (crossings > 1 and cost > ONE_STROKE * max(stroke, 1.0)):
         return [blob]
     columns = np.arange(width)[np.newaxis, :]
     left_piece = blob & (columns < path[:, np.newaxis])
@@ -273,7 +276,7 @@ def _judge_blobs(blobs: list, judge: Judge) -> None:
     for i, whole, at in owners:
         left, cuts, draw, height, stroke = blobs[i]
         if len(cuts) > 1:
-            if sure[at] >= JUDGE_SURE and sure[at] >= sure[at + 1 : at + 1 + len(cuts)].min():
+            if sure[at] >= sure[at + 1 : at + 1 + len(cuts)].min():
                 blobs[i] = (left, [whole], draw, height, stroke)
         elif sure[at] < 1 - JUDGE_MARGIN:
             blobs[i] = (left, _judged_cut(whole, float(sure[at]), height, stroke, draw, judge), draw, height, stroke)
@@ -294,7 +297,10 @@ def _judged_cut(
         if high - low < 1:
             continue
         cost, path = _cheapest_path(blob, low, high)
-        if cost > JUDGE_JOINT * max(stroke, 1.0) or path.tobytes() in seen:
+        crossed = blob[np.arange(blob.shape[0]), path]
+        crossings = np.count_nonzero(np.diff(crossed.astype(np.int8)) == 1) + int(crossed[0])
+        # A path across a loop (two strokes' worth of ink, crossed twice) would make two 1s of a 0.
+        if cost > JUDGE_JOINT * max(stroke, 1.0) or (crossings > 1 and cost > ONE_STROKE * max(stroke, 1.0)) or path.tobytes() in seen:
             continue
         seen.add(path.tobytes())
         left_piece = blob & (columns < path[:, np.newaxis])

@@ -1,0 +1,199 @@
+"""preprocess.segment on numbers drawn with Pillow in the test: frames and ruled paper, form-field boxes, thin
+pens that skipped, and touching digits (each case failed before the segmentation learned it)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+
+import preprocess
+from preprocess import segment, segment_number
+
+# Digits as stroke polylines in a unit square (x, y), as a person draws them.
+STROKES = {
+    "0": [[(0.5, 0.12), (0.72, 0.28), (0.75, 0.7), (0.5, 0.88), (0.27, 0.7), (0.25, 0.3), (0.5, 0.12)]],
+    "1": [[(0.45, 0.22), (0.55, 0.12), (0.55, 0.88)]],
+    "2": [[(0.28, 0.3), (0.5, 0.12), (0.72, 0.3), (0.3, 0.86), (0.76, 0.86)]],
+    "4": [[(0.6, 0.88), (0.6, 0.12), (0.25, 0.62), (0.78, 0.62)]],
+    "7": [[(0.25, 0.14), (0.75, 0.14), (0.42, 0.88)]],
+}
+MODEL = Path(__file__).resolve().parent.parent / "models" / "mnist_cnn.tflite"
+
+
+def digit_layer(text: str, height: int, pen: int, gap: float = 0.3, start: tuple[int, int] = (0, 0), size=None) -> Image.Image:
+    """White strokes on black (a coverage layer): the digits of ``text`` in a row, ``gap`` heights apart."""
+    width = int(start[0] + len(text) * height * (0.7 + gap) + height)
+    layer = Image.new("L", size or (width, start[1] + height), 0)
+    pen_draw = ImageDraw.Draw(layer)
+    for index, digit in enumerate(text):
+        left = start[0] + index * height * (0.7 + gap) - 0.15 * height
+        for stroke in STROKES[digit]:
+            pen_draw.line([(left + x * height, start[1] + y * height) for x, y in stroke], fill=255, width=pen, joint="curve")
+    return layer
+
+
+def on_paper(coverage: Image.Image, ink: int = 30, paper: int = 235, extra: Image.Image | None = None, extra_ink: int = 30) -> Image.Image:
+    """Dark ink where the coverage is set (and a second layer, such as printed lines, in its own shade)."""
+    pixels = np.full(coverage.size[::-1], paper, dtype=np.float32)
+    if extra is not None:
+        share = np.asarray(extra, dtype=np.float32) / 255
+        pixels = pixels * (1 - share) + extra_ink * share
+    share = np.asarray(coverage, dtype=np.float32) / 255
+    return Image.fromarray((pixels * (1 - share) + ink * share).astype(np.uint8))
+
+
+def single(digit: str, height: int = 160, pen: int = 12) -> np.ndarray:
+    """The digit drawn alone, through preprocess: what each segmented digit should look like."""
+    return preprocess.preprocess(on_paper(digit_layer(digit, height, pen, start=(30, 30), size=(220, 220))))
+
+
+def similarity(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+
+def assert_reads(image: Image.Image, text: str, pen: int = 12, level: float = 0.8, **options) -> None:
+    digits = segment_number(image, **options)
+    assert len(digits) == len(text), f"{len(digits)} pieces for {text}"
+    for digit, name in zip(digits, text, strict=True):
+        assert similarity(digit.image, single(name, pen=pen)) > level, name
+
+
+def test_frame_drawn_around_the_number_on_ruled_paper():
+    # A box drawn with the same pen around "2714" on ruled paper: the frame is no digit, and the
+    # rules through the digits are erased as before.
+    size = (900, 420)
+    digits = digit_layer("2714", 120, 10, start=(200, 150), size=size)
+    frame = Image.new("L", size, 0)
+    ImageDraw.Draw(frame).rectangle((150, 100, 760, 320), outline=255, width=8)
+    rules = Image.new("L", size, 0)
+    for y in range(95, size[1], 110):
+        ImageDraw.Draw(rules).line([(0, y), (size[0], y)], fill=255, width=3)
+    image = on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(frame))), extra=rules, extra_ink=170)
+    assert_reads(image, "2714", pen=10)
+
+
+def test_frame_around_the_page_cut_by_ruled_lines():
+    # A frame drawn near the edges of a page of ruled paper: erasing the rules, which run into it,
+    # leaves pieces of its sides that are no digits ("1"s beside the number).
+    size = (800, 500)
+    digits = digit_layer("470", 110, 10, start=(240, 190), size=size)
+    frame = Image.new("L", size, 0)
+    corners = [(20, 15), (782, 22), (776, 488), (24, 481)]  # drawn by hand: the sides drift a little
+    ImageDraw.Draw(frame).line([*corners, corners[0]], fill=255, width=7)
+    rules = Image.new("L", size, 0)
+    for y in range(60, size[1], 70):
+        ImageDraw.Draw(rules).line([(0, y), (size[0], y)], fill=255, width=4)
+    image = on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(frame))), extra=rules, extra_ink=60)
+    assert_reads(image, "470", pen=10, level=0.7)  # the rules erased across the digits cost them a little
+
+
+@pytest.mark.parametrize("apart", [0, 30], ids=["shared-walls", "boxes-apart"])
+def test_form_field_boxes_hold_one_digit_each(apart):
+    # Printed boxes, one digit written in each, and an empty box left over: the walls are no digits,
+    # the empty box is no 0, and a digit drawn in two pieces inside its box is still one digit.
+    box_w, box_h, wall = 130, 170, 4
+    size = (60 + 5 * (box_w + apart), 300)
+    printed = Image.new("L", size, 0)
+    for index in range(5):
+        left = 30 + index * (box_w + apart)
+        ImageDraw.Draw(printed).rectangle((left, 60, left + box_w, 60 + box_h), outline=255, width=wall)
+    written = Image.new("L", size, 0)
+    pen = ImageDraw.Draw(written)
+    for index, digit in enumerate("4107"):
+        left = 30 + index * (box_w + apart) + 15
+        for stroke in STROKES[digit]:
+            pen.line([(left + x * 100, 90 + y * 110) for x, y in stroke], fill=255, width=9, joint="curve")
+    pen.rectangle((30 + 2 * (box_w + apart) + 60, 140, 30 + 2 * (box_w + apart) + 75, 150), fill=0)  # the 0 drawn in two strokes
+    image = on_paper(written, extra=printed, extra_ink=90)
+    digits = segment_number(image)
+    assert len(digits) == 4
+    assert [digit.left for digit in digits] == sorted(digit.left for digit in digits)
+
+
+def skipping_pen(layer: Image.Image, period: int, gap: int) -> Image.Image:
+    """A ballpoint that skips: every ``period`` pixels along the diagonal, ``gap`` pixels left out."""
+    pixels = np.asarray(layer).copy()
+    rows, cols = np.indices(pixels.shape)
+    pixels[(rows + cols) % period < gap] = 0
+    return Image.fromarray(pixels)
+
+
+def test_thin_pen_that_skipped_reads_each_digit_once():
+    # Thin strokes (3 px on digits 150 px tall) broken every 25 px: dozens of dashes, four digits.
+    layer = skipping_pen(digit_layer("2470", 150, 3, start=(20, 20)), period=25, gap=6)
+    image = on_paper(layer)
+    assert len(preprocess.clean.clean(preprocess.ink.ink_map(image)).keep) > 12  # it is in pieces
+    assert len(segment_number(image)) == 4
+
+
+def test_linking_stops_at_the_next_digit():
+    # Digits written a fifth of their height apart are never joined by the linking of broken strokes.
+    image = on_paper(digit_layer("1111", 150, 3, gap=0.2, start=(20, 20)))
+    assert len(segment_number(image)) == 4
+
+
+def touching(left: str, right: str, overlap: int, height: int = 160, pen: int = 12) -> Image.Image:
+    """Two digits pushed together until their ink shares ``overlap`` columns where they come closest."""
+    first = np.asarray(digit_layer(left, height, pen, start=(20, 20)))
+    second = np.asarray(digit_layer(right, height, pen, start=(20, 20)))
+    # Per row: how far right of the second digit's first ink the first digit's last ink lies.
+    reach = [np.flatnonzero(a)[-1] - np.flatnonzero(b)[0] for a, b in zip(first, second, strict=True) if a.any() and b.any()]
+    shift = max(reach) + 1 - overlap
+    canvas = np.zeros((first.shape[0], first.shape[1] + shift + 40), dtype=np.uint8)
+    canvas[:, : first.shape[1]] = first
+    canvas[:, shift : shift + second.shape[1]] = np.maximum(canvas[:, shift : shift + second.shape[1]], second)
+    return on_paper(Image.fromarray(canvas))
+
+
+@pytest.mark.parametrize(("pair", "overlap"), [("72", 6), ("02", 12), ("47", 6)], ids=["7-2", "0-2", "4-7"])
+def test_touching_pair_is_cut_along_a_bent_path(pair, overlap):
+    # Neighbours pushed together until their strokes meet, their columns overlapping: no straight
+    # column crosses the pair only once, a path bending around the joint does.
+    digits = segment_number(touching(*pair, overlap=overlap))
+    assert len(digits) == 2
+    assert digits[0].left < digits[1].left
+
+
+def test_a_wide_zero_alone_is_not_cut():
+    zero = on_paper(digit_layer("0", 160, 12, start=(20, 20))).resize((420, 200))
+    assert len(segment_number(zero)) == 1
+
+
+@pytest.fixture(scope="module")
+def judge():
+    """The shipped model as judge: how sure it is that each 28x28 is one digit."""
+    if not MODEL.exists():
+        pytest.skip("no model in models/")
+    from inference import interpret, load_predictor
+
+    predictor = load_predictor(MODEL)
+
+    def sure(images: np.ndarray) -> np.ndarray:
+        answers = [interpret(row) for row in predictor.predict(images)]
+        return np.array([0.0 if answer.digit is None else answer.confidence * (1 - answer.not_digit) for answer in answers])
+
+    return sure
+
+
+@pytest.mark.parametrize(("pair", "overlap"), [("14", 6), ("17", 12), ("71", 6)], ids=["1-4", "1-7", "7-1"])
+def test_the_judge_cuts_a_narrow_touching_pair(judge, pair, overlap):
+    # A 1 leaning on its neighbour: together no wider than one wide digit, so the shape alone leaves
+    # them whole; the model, unsure of the whole as one digit, reads the two pieces as digits.
+    image = touching(*pair, overlap=overlap)
+    assert len(segment_number(image)) == 1
+    digits = segment_number(image, judge=judge)
+    assert len(digits) == 2
+    assert judge(np.stack([digit.image for digit in digits])).min() > segment.JUDGE_SURE
+
+
+def test_the_judge_keeps_a_wide_digit_whole(judge):
+    # A wide 0 beside two 1s is far wider than they are; the model reads it as one 0, so it stays whole.
+    image = on_paper(digit_layer("101", 160, 12, start=(20, 20)))
+    wide = Image.new("L", (image.width + 200, image.height), 235)
+    wide.paste(image.crop((0, 0, 150, image.height)), (0, 0))
+    wide.paste(image.crop((150, 0, 330, image.height)).resize((380, image.height)), (150, 0))
+    wide.paste(image.crop((330, 0, image.width, image.height)), (530, 0))
+    assert len(segment_number(wide, judge=judge)) == 3
