@@ -30,7 +30,7 @@ SHARED_RUN = 0.5
 SHARED_STROKES = 3.0
 SPLIT_WIDTH = 1.6
 JOINT_STROKES = 1.6
-ONE_STROKE = 1.2  # ... and a path crossing ink twice crosses at most this many stroke widths in all
+NICK = 0.3  # ... crossing ink once: runs shorter than this many stroke widths are grazed corners, not strokes
 PIECE_HEIGHT = 0.6
 PIECE_WIDTH = 0.2
 CUT_MARGIN = 0.2
@@ -199,10 +199,8 @@ def _cut_touching(blob: np.ndarray, height: float, stroke: float) -> list[np.nda
     low, high = round(CUT_MARGIN * width), round((1 - CUT_MARGIN) * width)
     cost, path = _cheapest_path(blob, low, high)
     crossed = blob[np.arange(blob.shape[0]), path]
-    # One joint: the path crosses ink once, about a stroke wide. Crossing twice is a loop (a 0 cut in
-    # half), unless the two crossings together are no more ink than one stroke (a joint and a nick).
-    crossings = np.count_nonzero(np.diff(crossed.astype(np.int8)) == 1) + int(crossed[0])
-    if cost > JOINT_STROKES * max(stroke, 1.0) or (crossings > 1 and cost > ONE_STROKE * max(stroke, 1.0)):
+    # One joint: the path crosses ink once, about a stroke wide. Crossing twice is a loop (a 0 cut in half).
+    if cost > JOINT_STROKES * max(stroke, 1.0) or _crossings(crossed, stroke) > 1:
         return [blob]
     columns = np.arange(width)[np.newaxis, :]
     left_piece = blob & (columns < path[:, np.newaxis])
@@ -275,20 +273,34 @@ def _judge_blobs(blobs: list, judge: Judge) -> None:
     sure = judge(np.stack(images))
     for i, whole, at in owners:
         left, cuts, draw, height, stroke = blobs[i]
-        if len(cuts) > 1:
-            if sure[at] >= sure[at + 1 : at + 1 + len(cuts)].min():
-                blobs[i] = (left, [whole], draw, height, stroke)
-        elif sure[at] < 1 - JUDGE_MARGIN:
-            blobs[i] = (left, _judged_cut(whole, float(sure[at]), height, stroke, draw, judge), draw, height, stroke)
+        if len(cuts) > 1 and sure[at] > sure[at + 1 : at + 1 + len(cuts)].min():
+            cuts, scores = [whole], [sure[at]]  # the model reads the whole better than the cut: one digit
+        else:
+            scores = list(sure[at + 1 : at + 1 + len(cuts)]) if len(cuts) > 1 else [sure[at]]
+        read = []
+        for piece, score in zip(cuts, scores, strict=True):
+            unsure = score < 1 - JUDGE_MARGIN and piece.shape[1] >= JUDGE_ASPECT * height
+            read.extend(_judged_cut(piece, float(score), height, stroke, draw, judge) if unsure else [piece])
+        blobs[i] = (left, read, draw, height, stroke)
 
 
 def _judged_cut(
-    blob: np.ndarray, whole: float, height: float, stroke: float, draw: Callable[[np.ndarray], np.ndarray], judge: Judge
+    blob: np.ndarray, whole: float, height: float, stroke: float, draw: Callable[[np.ndarray], np.ndarray], judge: Judge, depth: int = 2
 ) -> list[np.ndarray]:
-    """The blob, or its two pieces when the model reads a cut of it as two digits more surely than the
-    whole as one (``whole``: how sure it is of the whole); the candidate cuts are the cheapest paths
-    near a few places across the blob."""
+    """The blob, or its pieces when the model reads a cut of it as digits more surely than the whole as
+    one (``whole``: how sure it is of the whole); the candidate cuts are the cheapest paths near a few
+    places across the blob, and a piece the model is unsure of is tried cut again (``depth`` times:
+    three or four digits written into each other)."""
+    return _best_reading(blob, whole, height, stroke, draw, judge, depth)[1]
+
+
+def _best_reading(
+    blob: np.ndarray, whole: float, height: float, stroke: float, draw: Callable[[np.ndarray], np.ndarray], judge: Judge, depth: int
+) -> tuple[float, list[np.ndarray]]:
+    """(how sure the model is of its least sure digit, the pieces) for the best reading of a blob."""
     width = blob.shape[1]
+    if whole >= 1 - JUDGE_MARGIN or depth == 0 or width < JUDGE_ASPECT * height:
+        return whole, [blob]
     candidates: list[tuple[np.ndarray, np.ndarray]] = []
     seen: set[bytes] = set()
     columns = np.arange(width)[np.newaxis, :]
@@ -298,9 +310,8 @@ def _judged_cut(
             continue
         cost, path = _cheapest_path(blob, low, high)
         crossed = blob[np.arange(blob.shape[0]), path]
-        crossings = np.count_nonzero(np.diff(crossed.astype(np.int8)) == 1) + int(crossed[0])
-        # A path across a loop (two strokes' worth of ink, crossed twice) would make two 1s of a 0.
-        if cost > JUDGE_JOINT * max(stroke, 1.0) or (crossings > 1 and cost > ONE_STROKE * max(stroke, 1.0)) or path.tobytes() in seen:
+        # A path across a loop (crossing ink twice) would make two 1s of a 0.
+        if cost > JUDGE_JOINT * max(stroke, 1.0) or _crossings(crossed, stroke) > 1 or path.tobytes() in seen:
             continue
         seen.add(path.tobytes())
         left_piece = blob & (columns < path[:, np.newaxis])
@@ -308,19 +319,31 @@ def _judged_cut(
         if all(_digit_sized(piece, blob.shape[0], height, JUDGE_PIECE_WIDTH) for piece in pair):
             candidates.append(pair)
     if not candidates:
-        return [blob]
+        return whole, [blob]
     sure = judge(np.stack([draw(piece) for pair in candidates for piece in pair]))
-    scores = np.minimum(sure[0::2], sure[1::2])
-    best = int(np.argmax(scores))
-    if scores[best] < JUDGE_SURE or scores[best] < whole + JUDGE_MARGIN:
-        return [blob]
-    return list(candidates[best])
+    best_score, best_pieces = whole, [blob]
+    for pair, pair_sure in zip(candidates, sure.reshape(-1, 2), strict=True):
+        readings = [
+            _best_reading(piece, float(score), height, stroke, draw, judge, depth - 1) for piece, score in zip(pair, pair_sure, strict=True)
+        ]
+        score = min(reading[0] for reading in readings)
+        if score >= JUDGE_SURE and score >= whole + JUDGE_MARGIN and score > best_score:
+            best_score, best_pieces = score, [piece for reading in readings for piece in reading[1]]
+    return best_score, best_pieces
 
 
 def _digit_sized(piece: np.ndarray, blob_height: int, height: float, min_width: float) -> bool:
     """True if a cut piece is as tall as a digit in its blob and at least ``min_width`` of a digit's height wide."""
     rows, cols = np.flatnonzero(piece.any(axis=1)), np.flatnonzero(piece.any(axis=0))
     return rows.size > 0 and rows[-1] - rows[0] + 1 >= PIECE_HEIGHT * blob_height and cols[-1] - cols[0] + 1 >= min_width * height
+
+
+def _crossings(crossed: np.ndarray, stroke: float) -> int:
+    """How many strokes a cut crosses, given the ink under it row by row: runs of ink, not counting
+    nicks shorter than NICK of a stroke width (where the cut grazes a corner beside the joint)."""
+    edges = np.diff(np.concatenate([[0], crossed.astype(np.int8), [0]]))
+    lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    return int(np.count_nonzero(lengths >= max(2.0, NICK * stroke)))
 
 
 def _cheapest_path(blob: np.ndarray, low: int, high: int) -> tuple[float, np.ndarray]:
