@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from .clean import SPECK_FRACTION, Ink, clean
-from .common import MIN_SIDE, disk, stroke_width, too_small
+from .common import MIN_SIDE, components, disk, stroke_width, too_small
 from .ink import ink_map
 from .render import render
 from .select import main_digit
@@ -63,6 +63,8 @@ BOX_SIZE_SPREAD = 0.3  # an empty box within this fraction of the filled boxes' 
 # on straight runs of ink FRAME_HEIGHT times as long as the digits are tall.
 STRAIGHT_SHARE = 0.5
 FRAME_HEIGHT = 1.6
+RUN_THICKNESS = 0.25  # ... erased where the ink across them is thinner than this fraction of a digit's height
+FRAME_TILT = 0.06  # ... allowed to drift sideways by this fraction of the run's length
 OWN_RUN = 0.8  # a piece whose ink lies on runs across this fraction of its own box is a line or corner, not a curve
 STRAIGHT_DRIFT = 3  # pixels a hand-drawn side may drift across its length and still be one straight run
 
@@ -392,7 +394,7 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
     """The ink without frames drawn around the number or a form field's printed boxes, and the boxes
     (top, bottom, left, right) that each hold one digit (none when the number is not written in boxes)."""
     parts, content = found.parts, found.keep
-    frames = _frame_pieces(found)
+    frames, erase = _frame_pieces(found)
     cells: list[tuple[int, int, int, int]] = []
     rings: list[tuple[int, tuple[int, int]]] = []  # empty rectangular boxes: (label, (height, width))
     for label in content:
@@ -427,7 +429,7 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
         if holding:
             frames.append(int(label))
             cells.extend(holding)
-    if not frames:
+    if not frames and not erase.any():
         return found, []
     if len(cells) >= 2:
         # A form field: the boxes left empty (rings of the same size holding nothing) go too.
@@ -440,7 +442,13 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
     rest = np.setdiff1d(content, frames)
     if rest.size == 0:
         return found, []
-    parts = parts.subset(rest)
+    if cells or not erase.any():
+        parts = parts.subset(rest)
+    else:
+        remaining = components(parts.mask(rest) & ~erase)
+        if remaining.count == 0:
+            return found, []
+        parts = remaining
     # Specks are judged against the digits now, not against the frame that dwarfed them.
     keep = np.flatnonzero(parts.area >= max(SPECK_FRACTION * parts.area.max(), 2))
     return Ink(found.ink, found.threshold, parts, keep), sorted(cells, key=lambda cell: cell[2])
@@ -457,9 +465,10 @@ def _straight(parts, label: int) -> bool:
     return cv2.countNonZero(crop & runs) >= STRAIGHT_SHARE * cv2.countNonZero(crop)
 
 
-def _frame_pieces(found: Ink) -> list[int]:
+def _frame_pieces(found: Ink) -> tuple[list[int], np.ndarray]:
     """Components that lie on a frame's straight sides: on runs of ink FRAME_HEIGHT times as long as the
-    digits are tall (level or upright), which no digit's stroke makes. The ruled-line eraser in clean
+    digits are tall (level or upright), which no digit's stroke makes; and the pixels of such runs to
+    erase from larger components that also hold other ink. The ruled-line eraser in clean
     leaves pieces of a frame behind (a side between two rules, a corner); the runs are looked for in
     the ink before erasing, where the frame is whole."""
     parts, content = found.parts, found.keep
@@ -471,17 +480,25 @@ def _frame_pieces(found: Ink) -> list[int]:
     pool = content[curved] if curved.any() else content
     larger = (parts.bottom - parts.top)[pool][np.argsort(parts.area[pool])[pool.size // 2 :]]
     length = round(FRAME_HEIGHT * float(np.percentile(larger, 75)))
-    long_side = np.maximum(heights, (parts.right - parts.left)[content])
-    candidates = content[long_side >= STRAIGHT_SHARE * length]
-    if candidates.size == 0:
-        return []
     ink = np.ascontiguousarray(found.ink > found.threshold, dtype=np.uint8)
-    # A drawn frame's side drifts a few pixels over its length: let its runs through that.
-    drift = cv2.dilate(ink, np.ones((STRAIGHT_DRIFT, STRAIGHT_DRIFT), np.uint8))
-    level = cv2.morphologyEx(drift, cv2.MORPH_OPEN, np.ones((1, length), np.uint8))
-    upright = cv2.morphologyEx(drift, cv2.MORPH_OPEN, np.ones((length, 1), np.uint8))
+    # A drawn frame's side drifts a few pixels over its length (a hand's tilt): let its runs through that.
+    drift = max(STRAIGHT_DRIFT, round(FRAME_TILT * length))
+    level = cv2.morphologyEx(cv2.dilate(ink, np.ones((drift, 1), np.uint8)), cv2.MORPH_OPEN, np.ones((1, length), np.uint8)) & ink
+    upright = cv2.morphologyEx(cv2.dilate(ink, np.ones((1, drift), np.uint8)), cv2.MORPH_OPEN, np.ones((length, 1), np.uint8)) & ink
     on_runs = np.bincount(parts.labels[(level | upright) > 0], minlength=parts.count + 1)[1:]
-    return [int(label) for label in candidates if on_runs[label] >= STRAIGHT_SHARE * parts.area[label]]
+    pieces = [int(label) for label in content if on_runs[label] >= STRAIGHT_SHARE * parts.area[label]]
+    # A component with the digits in it, joined to the frame or the rules the eraser missed: the thin
+    # runs go (where a digit's stroke crosses a run, the ink runs on across it, and stays).
+    long_side = np.maximum(heights, (parts.right - parts.left)[content])
+    joined = np.setdiff1d(content[(long_side >= length) & (on_runs[content] > 0)], pieces)
+    erase = np.zeros(parts.shape, dtype=bool)
+    if joined.size:
+        mask = np.ascontiguousarray(parts.mask(joined), dtype=np.uint8)
+        across = max(3, round(RUN_THICKNESS * length / FRAME_HEIGHT))
+        thick_rows = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((across, 1), np.uint8))
+        thick_cols = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, across), np.uint8))
+        erase = (mask > 0) & (((level > 0) & (thick_rows == 0)) | ((upright > 0) & (thick_cols == 0)))
+    return pieces, erase
 
 
 def _boxed_digits(found: Ink, boxes: list[tuple[int, int, int, int]]) -> list[Digit]:
