@@ -394,7 +394,7 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
     """The ink without frames drawn around the number or a form field's printed boxes, and the boxes
     (top, bottom, left, right) that each hold one digit (none when the number is not written in boxes)."""
     parts, content = found.parts, found.keep
-    frames, erase = _frame_pieces(found)
+    frames: list[int] = []
     cells: list[tuple[int, int, int, int]] = []
     rings: list[tuple[int, tuple[int, int]]] = []  # empty rectangular boxes: (label, (height, width))
     for label in content:
@@ -429,6 +429,15 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
         if holding:
             frames.append(int(label))
             cells.extend(holding)
+    if len(cells) < 2:
+        # No form field: frames drawn around the number, whole or in pieces, are found by their long
+        # straight sides (a form's box is hardly taller than its digit, so a 1 beside its wall would be
+        # taken for one).
+        cells = []
+        pieces, erase = _frame_pieces(found)
+        frames = sorted(set(frames) | set(pieces))
+    else:
+        erase = np.zeros(parts.shape, dtype=bool)
     if not frames and not erase.any():
         return found, []
     if len(cells) >= 2:
@@ -437,8 +446,6 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
         for label, shape in rings:
             if label not in frames and np.all(np.abs(np.array(shape) - size) <= BOX_SIZE_SPREAD * size):
                 frames.append(label)
-    else:
-        cells = []  # one frame around the whole number: its digits are segmented as usual
     rest = np.setdiff1d(content, frames)
     if rest.size == 0:
         return found, []
