@@ -52,8 +52,8 @@ SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowe
 # A thin pen that skipped leaves a digit in pieces a few stroke widths apart: pieces closer than
 # LINK_STROKES stroke widths are one digit, but never pieces farther apart than LINK_HEIGHT of a digit's
 # height (a fat marker's "stroke widths" would reach the next digit).
-LINK_STROKES = 4.0
-LINK_HEIGHT = 0.08
+LINK_STROKES = 6.0
+LINK_HEIGHT = 0.12
 # A frame drawn around the number, or a form field's printed boxes: a component with a hole this close
 # to a rectangle (its area over its tightest rotated rectangle's) that holds other ink. With two such
 # holes or more, each is a box holding one digit; boxes left empty are dropped too.
