@@ -1,5 +1,15 @@
 """Segmentation: a number written in a row ("2024", "31 415") -> its digits left to right, each rendered
-like a single digit."""
+like a single digit.
+
+    frames   -> a form field's printed boxes (each box holds one digit), and frames drawn around the
+                number, whole or in the pieces the ruled-line eraser left: dropped
+    row      -> the components in the band of the first digit found
+    grouping -> pieces a few stroke widths apart (a pen that skipped), and pieces above one another
+                (a detached bar), are one digit; flat fragments join their neighbour
+    cutting  -> a blob that may hold touching digits is cut along the top-to-bottom path crossing the
+                least ink: where the shape shows a joint, or, given a judge (the model), where the
+                model reads the pieces as digits more surely than the whole
+"""
 
 from __future__ import annotations
 
@@ -16,29 +26,62 @@ from .ink import ink_map
 from .render import render
 from .select import main_digit
 
-MERGE_OVERLAP = 0.5  # components sharing this fraction of the narrower one's width are one digit
-# Touching digits: a blob wider than TRY_ASPECT times the digits' height, or SPLIT_WIDTH times the median
-# width of the digits written apart beside it, is cut along the path crossing the least ink, when that
-# ink is a joint (at most JOINT_STROKES stroke widths) and each side is a digit (PIECE_HEIGHT of the
-# blob's height tall, PIECE_WIDTH of the digits' height wide). The cut stays CUT_MARGIN of the blob's
-# width from its ends; SIDE_STEP is the cost (in ink pixels) of the path moving one column aside.
+# --- frames and boxes
+# A form field's printed boxes: components with holes this close to a rectangle (area over the tightest
+# rotated rectangle's) that hold other ink; with two such holes or more, each holds one digit, and
+# empty boxes within BOX_SIZE_SPREAD of their median size go too.
+RECTANGULAR = 0.8
+BOX_SIZE_SPREAD = 0.3
+# A frame's side, or what the ruled-line eraser left of it: a piece with STRAIGHT_SHARE of its pixels on
+# straight runs of ink FRAME_HEIGHT times as long as the digits are tall, drifting sideways by at most
+# FRAME_TILT of their length (STRAIGHT_DRIFT pixels at least). Where such runs pass through a component
+# that holds digits too, they are erased where the ink across them is thinner than RUN_THICKNESS of a
+# digit's height. The digits' height is judged on pieces that are not lines or corners themselves:
+# pieces with STRAIGHT_SHARE of their ink on runs across OWN_RUN of their own box are.
+STRAIGHT_SHARE = 0.5
+FRAME_HEIGHT = 1.6
+FRAME_TILT = 0.06
+STRAIGHT_DRIFT = 3
+RUN_THICKNESS = 0.25
+OWN_RUN = 0.8
+# --- grouping
+# A thin pen that skipped leaves a digit in pieces a few stroke widths apart: pieces closer than
+# LINK_STROKES stroke widths are one digit, but never pieces farther apart than LINK_HEIGHT of a digit's
+# height (a fat marker's "stroke widths" would reach the next digit).
+LINK_STROKES = 6.0
+LINK_HEIGHT = 0.12
+MERGE_OVERLAP = 0.5  # groups sharing this fraction of the narrower one's columns are one digit
+FRAGMENT_HEIGHT = 0.5  # a group less tall than this fraction of the digits' (median) height is a fragment
+# --- cutting touching digits, by shape
+# A blob wider than TRY_ASPECT times the digits' height (or, beside two or more digits written apart,
+# SPLIT_WIDTH times their median width) is cut along the cheapest path, when that path crosses one
+# stroke (runs shorter than NICK stroke widths are grazed corners) of at most JOINT_STROKES stroke
+# widths, and each side is a digit: PIECE_HEIGHT of the blob's height tall, PIECE_WIDTH of the digits'
+# height wide. The cut stays CUT_MARGIN of the blob's width from its ends; SIDE_STEP is the cost, in
+# ink pixels, of the path moving one column aside.
 TRY_ASPECT = 1.1
-DIGIT_ASPECT = 0.75  # a typical digit's width / height: a blob SPLIT_ASPECT times as wide as high holds 2+ digits
-SPLIT_ASPECT = 1.25
-COLUMN_PIECE_HEIGHT = 0.75  # ... cut straight down a shared stroke when every piece is this much of the blob's height
-SHARED_RUN = 0.5
-SHARED_STROKES = 3.0
 SPLIT_WIDTH = 1.6
+NICK = 0.3
 JOINT_STROKES = 1.6
-NICK = 0.3  # ... crossing ink once: runs shorter than this many stroke widths are grazed corners, not strokes
 PIECE_HEIGHT = 0.6
 PIECE_WIDTH = 0.2
 CUT_MARGIN = 0.2
 SIDE_STEP = 0.05
-# With the model as judge: blobs wider than JUDGE_ASPECT of the digits' height are tried, cut along the
-# cheapest path near each of JUDGE_CENTRES (fractions of the width, JUDGE_REACH either side) crossing at
-# most JUDGE_JOINT stroke widths of ink, pieces at least JUDGE_PIECE_WIDTH of the height wide (a 1). A cut
-# is taken when the model is JUDGE_SURE of both pieces, and JUDGE_MARGIN surer than of the whole.
+# Digits overlapping so far that they share a stroke (two 0s, one's right side on the other's left): a
+# blob SPLIT_ASPECT times as wide as high, cut into pieces about DIGIT_ASPECT heights wide straight down
+# columns that cross ink once over SHARED_RUN of its height and SHARED_STROKES stroke widths, when
+# every piece is COLUMN_PIECE_HEIGHT of the blob's height.
+SPLIT_ASPECT = 1.25
+DIGIT_ASPECT = 0.75
+SHARED_RUN = 0.5
+SHARED_STROKES = 3.0
+COLUMN_PIECE_HEIGHT = 0.75
+# --- cutting touching digits, with the model as judge
+# Blobs wider than JUDGE_ASPECT of the digits' height that the model is less than 1 - JUDGE_MARGIN sure
+# of are tried cut along the cheapest path near each of JUDGE_CENTRES (fractions of the width,
+# JUDGE_REACH either side), crossing one stroke of at most JUDGE_JOINT stroke widths, pieces at least
+# JUDGE_PIECE_WIDTH of the height wide (a 1). A cut is taken when the model is JUDGE_SURE of every piece
+# and JUDGE_MARGIN surer than of the whole.
 JUDGE_ASPECT = 0.6
 JUDGE_CENTRES = (0.3, 0.4, 0.5, 0.6, 0.7)
 JUDGE_REACH = 0.1
@@ -46,27 +89,9 @@ JUDGE_JOINT = 3.0
 JUDGE_PIECE_WIDTH = 0.1
 JUDGE_SURE = 0.8
 JUDGE_MARGIN = 0.2
-FRAGMENT_HEIGHT = 0.5  # a piece less tall than this fraction of the digits' (median) height is a fragment
+# --- spaces
 SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height may be a space ...
 SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowest gap
-# A thin pen that skipped leaves a digit in pieces a few stroke widths apart: pieces closer than
-# LINK_STROKES stroke widths are one digit, but never pieces farther apart than LINK_HEIGHT of a digit's
-# height (a fat marker's "stroke widths" would reach the next digit).
-LINK_STROKES = 6.0
-LINK_HEIGHT = 0.12
-# A frame drawn around the number, or a form field's printed boxes: a component with a hole this close
-# to a rectangle (its area over its tightest rotated rectangle's) that holds other ink. With two such
-# holes or more, each is a box holding one digit; boxes left empty are dropped too.
-RECTANGULAR = 0.8
-BOX_SIZE_SPREAD = 0.3  # an empty box within this fraction of the filled boxes' median size is one of them
-# A frame's side, or what the ruled-line eraser left of it: a piece with STRAIGHT_SHARE of its pixels
-# on straight runs of ink FRAME_HEIGHT times as long as the digits are tall.
-STRAIGHT_SHARE = 0.5
-FRAME_HEIGHT = 1.6
-RUN_THICKNESS = 0.25  # ... erased where the ink across them is thinner than this fraction of a digit's height
-FRAME_TILT = 0.06  # ... allowed to drift sideways by this fraction of the run's length
-OWN_RUN = 0.8  # a piece whose ink lies on runs across this fraction of its own box is a line or corner, not a curve
-STRAIGHT_DRIFT = 3  # pixels a hand-drawn side may drift across its length and still be one straight run
 
 
 @dataclass(frozen=True)
