@@ -245,3 +245,20 @@ def test_bad_inputs_fail_one_by_one_and_the_good_files_are_still_read(mnist_digi
     for record in (by_path[str(case.path)] for case in cases if case.expected is None):
         assert record["digit"] is None and record["error"].strip()
     assert [by_path[str(path)]["digit"] for path, _ in good] == [label for _, label in good]
+
+
+SLOW_NUMBERS = 14  # number images, two per number style
+SLOW_NUMBER_SHARE = 0.7  # read exactly with the model judging cuts; the benchmark measures 100 per style
+
+
+@pytest.mark.slow
+def test_numbers_in_every_style_are_read_with_the_model_judging_cuts(mnist_digits, model_path, tmp_path):
+    from benchmarks import bench_realistic
+
+    realistic.generate_numbers(tmp_path, SLOW_NUMBERS, seed=2024, source=mnist_digits)
+    rows = realistic.read_manifest(tmp_path)
+    per_style, failures = bench_realistic.score_numbers(rows, bench_realistic.judged_numbers(rows, model_path))
+    assert set(per_style) == set(realistic.NUMBER_STYLES)
+    read = sum(tally["read"] for tally in per_style.values())
+    report = [f"{f['file']}: true {f['label']} got {f['number']!r} {f['error'] or ''}" for f in failures]
+    assert read >= SLOW_NUMBER_SHARE * len(rows), report
