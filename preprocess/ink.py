@@ -63,11 +63,34 @@ def inner_components(parts) -> np.ndarray:
     return inner if (sides >= INNER_DIGIT_FRACTION * max(parts.shape)).any() else inner[:0]
 
 
+def _spread(values: np.ndarray) -> float:
+    """np.percentile(values, 99) - np.percentile(values, 1), without percentile's general machinery
+    (one partition, linear interpolation between order statistics as numpy's default does)."""
+    flat = values.ravel()
+    last = flat.size - 1
+    positions = (0.01 * last, 0.99 * last)
+    order = sorted({min(int(position) + step, last) for position in positions for step in (0, 1)})
+    ranked = np.partition(flat, order)
+
+    def at(position: float) -> float:
+        below = int(position)
+        return float(ranked[below]) + (float(ranked[min(below + 1, last)]) - float(ranked[below])) * (position - below)
+
+    return at(positions[1]) - at(positions[0])
+
+
 def background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     """The paper's own brightness under the lighting, float32 (H, W): the ink erased by a morphological
     closing (opening for light ink) with a window wider than the strokes, which keeps shadow edges sharp."""
+    level = paper_level(gray, dark_ink)
+    return np.full(gray.shape, level, dtype=np.float32) if isinstance(level, float) else level
+
+
+def paper_level(gray: np.ndarray, dark_ink: bool, gray8: np.ndarray | None = None) -> np.ndarray | float:
+    """``background``, but one float for evenly lit paper (no image-sized array of one value); ``gray8``
+    is ``gray`` in 8 bits (0-255) when the caller has it, saving a conversion."""
     height, width = gray.shape
-    small = shrink(gray, BACKGROUND_SIDE)
+    small = shrink(gray, BACKGROUND_SIDE, exact=True)
     scale = small.shape[1] / width
     # The window must be wider than a stroke: measure strokes roughly on a global threshold first.
     ink = 1.0 - small if dark_ink else small
@@ -87,14 +110,15 @@ def background(gray: np.ndarray, dark_ink: bool) -> np.ndarray:
     window = float(np.clip(window, low, max(shortest * MAX_WINDOW_FRACTION, low)))
     # Evenly lit paper (a canvas, a scan) has one level: the closing at the small size shows that.
     rough_level = _window_filter(small, max(3, int(window) | 1), close=dark_ink)
-    low_level, high_level = np.percentile(rough_level, [1, 99])
-    if high_level - low_level < EVEN_LIGHTING:
-        return np.full(gray.shape, float(np.median(rough_level)), dtype=np.float32)
+    if _spread(rough_level) < EVEN_LIGHTING:
+        return float(np.float32(np.median(rough_level)))
     # Otherwise the closing runs at the working resolution: done small and scaled up, it blurred each
     # shadow's edge into a band that read as ink on the shadow's side.
     # In 8 bits: four times faster than in floats, and the image had no more to begin with.
-    level = _window_filter(np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8), int(window / scale) | 1, close=dark_ink)
-    return level.astype(np.float32) / 255.0
+    if gray8 is None:
+        gray8 = np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    level = _window_filter(gray8, int(window / scale) | 1, close=dark_ink)
+    return level.astype(np.float32) / np.float32(255)
 
 
 def _median(values: np.ndarray, window: int) -> np.ndarray:
@@ -123,8 +147,8 @@ def dark_ink(gray: np.ndarray) -> bool:
     # strokes on dark backgrounds come from paint programs and chalk: bold, and kept by averaging.)
     # Half a small pixel of pooling keeps a thin line without eating the paper between fat strokes.
     pool = max(1, round(max(gray.shape) / POLARITY_SIDE / 2))
-    darkened = shrink(cv2.erode(gray, np.ones((pool, pool), np.uint8)), POLARITY_SIDE)
-    lightened = shrink(gray, POLARITY_SIDE)
+    darkened = shrink(cv2.erode(gray, np.ones((pool, pool), np.uint8)), POLARITY_SIDE, exact=True)
+    lightened = shrink(gray, POLARITY_SIDE, exact=True)
     window = max(3, int(POLARITY_WINDOW_FRACTION * max(darkened.shape)) | 1)
     paper_dark = np.minimum(_median(darkened, window), _window_filter(darkened, window, close=True))
     paper_light = np.maximum(_median(lightened, window), _window_filter(lightened, window, close=False))
@@ -150,13 +174,13 @@ def ink_map(image: Image.Image) -> np.ndarray:
     """Float32 (H, W) in [0, 1] at the working resolution: how much ink each pixel holds, paper 0 whatever
     its colour or lighting."""
     gray, alpha = raw_arrays(image)
-    if dithered(image):
+    if dithered(image, gray):
         # Dithered grey paper is a field of dots that ruled-line and speck removal would take for
         # ink (rows of dots look like lines across the page); blurred, it is the grey it stands for.
         gray = cv2.GaussianBlur(gray, (0, 0), DITHER_BLUR)
     if alpha is not None:
         # Transparency is judged and flattened at the working resolution: the same there, and cheaper.
-        if (unit(shrink(alpha, POLARITY_SIDE)) < 0.05).mean() >= TRANSPARENT_FRACTION:
+        if (unit(shrink(alpha, POLARITY_SIDE, exact=True)) < 0.05).mean() >= TRANSPARENT_FRACTION:
             opaque = gray[alpha > 242]
             sample = opaque[:: max(1, opaque.size // 10_000)]
             if opaque.size == 0 or np.ptp(np.percentile(unit(sample), [5, 95])) < OPAQUE_CONTRAST:
@@ -171,13 +195,22 @@ def ink_map(image: Image.Image) -> np.ndarray:
         alpha = unit(shrink(alpha))
         gray = unit(shrink(gray)) * alpha + paper * (1.0 - alpha)
     averaged = shrink(gray)
-    dark = dark_ink(unit(averaged))
+    values = np.ascontiguousarray(unit(averaged), dtype=np.float32)
+    dark = dark_ink(values)
     if max(gray.shape) >= 2 * WORK_MAX_SIDE:  # shrunk enough for thin strokes to fade (see shrink)
         averaged = shrink(gray, keep_bright=not dark)
-    gray = np.ascontiguousarray(unit(averaged), dtype=np.float32)
-    level = background(gray, dark)
+        values = np.ascontiguousarray(unit(averaged), dtype=np.float32)
+    level = paper_level(values, dark, averaged if averaged.dtype == np.uint8 else None)
+    # In place on one working-size array, and a single number for evenly lit paper: every image pays this.
     if dark:
         # Dark ink on light paper: lighting multiplies the paper's brightness, so divide it out.
-        return np.clip(1.0 - gray / np.maximum(level, 1e-3), 0, 1)
-    # Light ink on a dark background (a paint program, a blackboard): subtract the background.
-    return np.clip(gray - level, 0, 1)
+        if isinstance(level, float):
+            result = values / np.float32(max(level, 1e-3))
+        else:
+            np.maximum(level, np.float32(1e-3), out=level)
+            result = cv2.divide(values, level)
+        np.subtract(np.float32(1), result, out=result)
+    else:
+        # Light ink on a dark background (a paint program, a blackboard): subtract the background.
+        result = values - np.float32(level) if isinstance(level, float) else cv2.subtract(values, level)
+    return np.clip(result, 0, 1, out=result)
