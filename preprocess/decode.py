@@ -17,11 +17,6 @@ MAX_PIXELS = 50_000_000  # refuse larger declared sizes before decoding (a 50 MP
 # Photos are shrunk to this longest side first: enough for a digit, fast to process. Large JPEGs are
 # decoded straight at a reduced scale (DCT scaling, 1/2 to 1/8) no smaller than this.
 WORK_MAX_SIDE = 400
-# A shrink to the working size by less than this factor (a photo of 400-600 px) samples bilinearly instead
-# of averaging areas: OpenCV's area averaging by a fraction costs five times as much, and was the largest
-# single cost of preprocessing. Samples then lie under 1.5 pixels apart, so even a 1-pixel line keeps a
-# quarter of its contrast or more; by larger factors a thin line could fall between two samples and fade.
-BILINEAR_BELOW = 1.5
 # A two-tone (1-bit) image with at least this fraction of isolated dots is dithered; it is blurred by
 # this radius in its own pixels, looked at in a central crop of this side.
 DITHER_DOTS = 0.005
@@ -141,10 +136,8 @@ def raw_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     return np.asarray(image.convert("L")), alpha
 
 
-def shrink(values: np.ndarray, side: int = WORK_MAX_SIDE, keep_bright: bool | None = None, exact: bool = False) -> np.ndarray:
-    """Downscale a uint8 or float32 (H, W) array so its longest side is at most ``side``, by area averaging;
-    a shrink by less than BILINEAR_BELOW samples bilinearly instead, unless ``exact`` (for the small
-    images that decisions are taken on, where averaging costs little).
+def shrink(values: np.ndarray, side: int = WORK_MAX_SIDE, keep_bright: bool | None = None) -> np.ndarray:
+    """Downscale a uint8 or float32 (H, W) array so its longest side is at most ``side``, by area averaging.
 
     With ``keep_bright`` True (False), strokes brighter (darker) than their surround keep their full
     contrast however thin: a 1-pixel pen line in a large canvas would otherwise fade into the paper.
@@ -168,8 +161,10 @@ def shrink(values: np.ndarray, side: int = WORK_MAX_SIDE, keep_bright: bool | No
         if below or right:
             values = cv2.copyMakeBorder(values, 0, below, 0, right, cv2.BORDER_REPLICATE)
         values = cv2.resize(values, ((width + right) // pool, (height + below) // pool), interpolation=cv2.INTER_AREA)
-    bilinear = not exact and longest < BILINEAR_BELOW * side
-    return cv2.resize(values, size, interpolation=cv2.INTER_LINEAR if bilinear else cv2.INTER_AREA)
+    # Averaging by a fraction is OpenCV's slowest resize (about 30 instructions per source pixel, five
+    # times bilinear sampling) and the largest single cost of a mid-sized photo; bilinear sampling was
+    # tried and changed answers (a thin line can fall between samples), so it stays.
+    return cv2.resize(values, size, interpolation=cv2.INTER_AREA)
 
 
 def dithered(image: Image.Image, gray: np.ndarray | None = None) -> bool:

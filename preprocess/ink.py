@@ -90,7 +90,7 @@ def paper_level(gray: np.ndarray, dark_ink: bool, gray8: np.ndarray | None = Non
     """``background``, but one float for evenly lit paper (no image-sized array of one value); ``gray8``
     is ``gray`` in 8 bits (0-255) when the caller has it, saving a conversion."""
     height, width = gray.shape
-    small = shrink(gray, BACKGROUND_SIDE, exact=True)
+    small = shrink(gray, BACKGROUND_SIDE)
     scale = small.shape[1] / width
     # The window must be wider than a stroke: measure strokes roughly on a global threshold first.
     ink = 1.0 - small if dark_ink else small
@@ -147,8 +147,8 @@ def dark_ink(gray: np.ndarray) -> bool:
     # strokes on dark backgrounds come from paint programs and chalk: bold, and kept by averaging.)
     # Half a small pixel of pooling keeps a thin line without eating the paper between fat strokes.
     pool = max(1, round(max(gray.shape) / POLARITY_SIDE / 2))
-    darkened = shrink(cv2.erode(gray, np.ones((pool, pool), np.uint8)), POLARITY_SIDE, exact=True)
-    lightened = shrink(gray, POLARITY_SIDE, exact=True)
+    darkened = shrink(cv2.erode(gray, np.ones((pool, pool), np.uint8)), POLARITY_SIDE)
+    lightened = shrink(gray, POLARITY_SIDE)
     window = max(3, int(POLARITY_WINDOW_FRACTION * max(darkened.shape)) | 1)
     paper_dark = np.minimum(_median(darkened, window), _window_filter(darkened, window, close=True))
     paper_light = np.maximum(_median(lightened, window), _window_filter(lightened, window, close=False))
@@ -180,7 +180,7 @@ def ink_map(image: Image.Image) -> np.ndarray:
         gray = cv2.GaussianBlur(gray, (0, 0), DITHER_BLUR)
     if alpha is not None:
         # Transparency is judged and flattened at the working resolution: the same there, and cheaper.
-        if (unit(shrink(alpha, POLARITY_SIDE, exact=True)) < 0.05).mean() >= TRANSPARENT_FRACTION:
+        if (unit(shrink(alpha, POLARITY_SIDE)) < 0.05).mean() >= TRANSPARENT_FRACTION:
             opaque = gray[alpha > 242]
             sample = opaque[:: max(1, opaque.size // 10_000)]
             if opaque.size == 0 or np.ptp(np.percentile(unit(sample), [5, 95])) < OPAQUE_CONTRAST:
