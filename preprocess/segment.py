@@ -44,7 +44,8 @@ FRAME_TILT = 0.06
 STRAIGHT_DRIFT = 3
 RUN_THICKNESS = 0.25
 OWN_RUN = 0.8
-# --- grouping
+# --- the row and grouping
+ROW_REACH = 1.0  # a component joins the row when its middle is this many digit heights from its neighbour's
 # A thin pen that skipped leaves a digit in pieces a few stroke widths apart: pieces closer than
 # LINK_STROKES stroke widths are one digit, but never pieces farther apart than LINK_HEIGHT of a digit's
 # height (a fat marker's "stroke widths" would reach the next digit).
@@ -123,12 +124,10 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     main = main_digit(found)  # validates that something digit-sized exists
     if boxes:
         return _boxed_digits(found, boxes)
-    # The row: components whose vertical middle lies within the band of the first digit found (with
-    # its broken-off pieces: the largest single piece of a broken digit may be a short dash).
-    band_top, band_bottom = parts.top[main].min(), parts.bottom[main].max()
-    band = band_bottom - band_top
-    middles = (parts.top[content] + parts.bottom[content]) / 2
-    in_row = content[(middles > band_top - 0.5 * band) & (middles < band_bottom + 0.5 * band)]
+    # The row, followed from the first digit found (with its broken-off pieces: the largest single
+    # piece of a broken digit may be a short dash) out to both sides.
+    band = parts.bottom[main].max() - parts.top[main].min()
+    in_row = _row(parts, content, main, band)
     anchor = main[np.argmax(parts.area[main])]
     border = parts.touches_border(in_row) & (parts.area[in_row] > 2 * parts.area[anchor])
     in_row = in_row[~border]
@@ -393,6 +392,26 @@ def _cheapest_path(blob: np.ndarray, low: int, high: int) -> tuple[float, np.nda
         path[row] = column
         column += int(steps[row, column])
     return float(ink[np.arange(rows), path].sum()), path + low
+
+
+def _row(parts, content: np.ndarray, main: np.ndarray, band: float) -> np.ndarray:
+    """The components of the row: each one's vertical middle lies within ROW_REACH of a digit's height
+    (``band``) of the nearest one (left or right) already in the row, starting from ``main``; so a
+    row written uphill or downhill is followed, one neighbour at a time."""
+    middles = (parts.top + parts.bottom) / 2
+    centres = (parts.left + parts.right) / 2
+    row = np.zeros(parts.count, dtype=bool)
+    row[main] = True
+    candidates = np.setdiff1d(content, main)
+    while candidates.size:
+        members = np.flatnonzero(row)
+        nearest = members[np.argmin(np.abs(centres[candidates][:, np.newaxis] - centres[members][np.newaxis, :]), axis=1)]
+        joining = np.abs(middles[candidates] - middles[nearest]) < ROW_REACH * band
+        if not joining.any():
+            break
+        row[candidates[joining]] = True
+        candidates = candidates[~joining]
+    return np.flatnonzero(row & np.isin(np.arange(parts.count), content))
 
 
 def _linked(parts, labels: np.ndarray, height: float) -> list[list[int]]:

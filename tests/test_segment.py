@@ -197,3 +197,17 @@ def test_the_judge_keeps_a_wide_digit_whole(judge):
     wide.paste(image.crop((150, 0, 330, image.height)).resize((380, image.height)), (150, 0))
     wide.paste(image.crop((330, 0, image.width, image.height)), (530, 0))
     assert len(segment_number(wide, judge=judge)) == 3
+
+
+def test_a_steep_widely_spaced_row_is_followed():
+    # Written downhill with wide gaps: the last digit sits well over a digit's height below the first,
+    # so a level band around any one digit would lose the others; the row is followed neighbour by neighbour.
+    height, size = 120, (900, 520)
+    layer = Image.new("L", size, 0)
+    for index, digit in enumerate("2470"):
+        one = digit_layer(digit, height, 10, start=(0, 0), size=(height, height))
+        layer.paste(one, (40 + index * 210, 30 + index * 65), mask=one)
+    digits = segment_number(on_paper(layer))
+    assert len(digits) == 4
+    for digit, name in zip(digits, "2470", strict=True):
+        assert similarity(digit.image, single(name, pen=10)) > 0.8, name
