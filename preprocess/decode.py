@@ -133,7 +133,8 @@ def raw_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
     if mode == "CMYK":
         # Pillow's CMYK -> RGB ignores ICC profiles but keeps dark ink dark, which is all we need.
         image = image.convert("RGB")
-    return np.asarray(image.convert("L")), alpha
+    # convert() copies an image that is already grey (every JPEG here: they are decoded in grey).
+    return np.asarray(image if image.mode == "L" else image.convert("L")), alpha
 
 
 def shrink(values: np.ndarray, side: int = WORK_MAX_SIDE, keep_bright: bool | None = None) -> np.ndarray:
