@@ -29,14 +29,14 @@ import signal
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from cli import HelpFormatter
-from inference import DEFAULT_TFLITE_PATH, NUM_DIGITS, ModelError, Predictor, interpret, load_predictor
+from inference import DEFAULT_TFLITE_PATH, NUM_DIGITS, ModelError, Predictor, digit_judge, interpret, load_predictor
 from preprocess import NOT_A_DIGIT_MARK, ImageError, is_image_path, number_text, open_image, preprocess, segment_number
 
 DEFAULT_TOP_K = 1
@@ -51,6 +51,10 @@ CHUNKS_IN_FLIGHT_PER_WORKER = 32
 WORKER_CHECK_S = 1.0  # how often a wait for a worker's files checks that the workers are all still alive
 PROGRESS_DELAY_S = 2.0  # the progress bar appears only once a run has taken this long
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_BROKEN_PIPE = 0, 1, 2, 130, 141
+ROOT = Path(__file__).resolve().parent
+
+# preprocess.segment_number's judge: float32 (N, 28, 28, 1) digit images -> (N,) how sure the model is of each.
+Judge = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -67,7 +71,12 @@ class Item:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("paths", nargs="*", metavar="PATH", help="image files or folders of images; none: evaluate on MNIST's test set")
-    parser.add_argument("--model", type=Path, default=DEFAULT_TFLITE_PATH, help="trained model, .tflite (fast) or .keras")
+    # The default is decided by load_predictor (the shipped .tflite, else its .keras twin) and shown relative to
+    # the project, not as this machine's absolute path.
+    shipped = os.path.relpath(DEFAULT_TFLITE_PATH, ROOT)
+    parser.add_argument(
+        "--model", type=Path, help=f"trained model, .tflite (fast) or .keras (default: {shipped}, else its .keras twin)"
+    )
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K", help="show the K most likely digits with probabilities")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON array, one object per input")
@@ -150,14 +159,17 @@ def _reason(error: Exception, path: str) -> str:
     return message[len(prefix) :] if message.startswith(prefix) else message
 
 
-def prepare(item: Item, number: bool) -> None:
-    """Open and preprocess one input in place, recording a one-line error instead of raising."""
+def prepare(item: Item, number: bool, judge: Judge | None = None) -> None:
+    """Open and preprocess one input in place, recording a one-line error instead of raising.
+
+    With --number, ``judge`` (the model, through inference.digit_judge) decides where touching digits are cut.
+    """
     if item.error is not None:
         return
     try:
         image = open_image(item.path)
         if number:
-            digits = segment_number(image)
+            digits = segment_number(image, judge=judge)
             if not digits:
                 raise ImageError("no digit found")
             item.images = np.stack([digit.image for digit in digits])
@@ -172,10 +184,30 @@ def prepare(item: Item, number: bool) -> None:
         item.error = f"cannot process this image ({type(error).__name__}: {error}); please report it"
 
 
-def prepare_chunk(chunk: list[Item], number: bool) -> list[Item]:
+def prepare_chunk(chunk: list[Item], number: bool, judge: Judge | None = None) -> list[Item]:
     for item in chunk:
-        prepare(item, number)
+        prepare(item, number, judge)
     return chunk
+
+
+# A worker's own model, for judging --number cuts: loaded on the worker's first --number chunk and kept for
+# the worker's life. Workers are forked before the main process loads its model, so none inherits an
+# interpreter (or its threads) across the fork; each loads its own, which LiteRT does in a fraction of a second.
+_worker_judge: Judge | None = None
+
+
+def prepare_chunk_in_worker(chunk: list[Item], number: bool, model: Path | None) -> list[Item]:
+    """prepare_chunk in a worker process; with --number, the cuts are judged by this worker's own copy of ``model``."""
+    global _worker_judge
+    if number and _worker_judge is None:
+        try:
+            _worker_judge = digit_judge(load_predictor(model).predict)
+        except ModelError as error:  # the main process loaded it a moment ago, so the file changed since
+            for item in chunk:
+                if item.error is None:
+                    item.error = f"cannot load the model in a worker process ({error})"
+            return chunk
+    return prepare_chunk(chunk, number, _worker_judge if number else None)
 
 
 def _worker_count() -> int:
@@ -208,8 +240,8 @@ class Workers:
         self.pool = multiprocessing.get_context("fork").Pool(count, initializer=_start_worker)
         self.processes = set(multiprocessing.active_children()) - before
 
-    def submit(self, chunk: list[Item], number: bool):
-        return self.pool.apply_async(prepare_chunk, (chunk, number))
+    def submit(self, chunk: list[Item], number: bool, model: Path | None):
+        return self.pool.apply_async(prepare_chunk_in_worker, (chunk, number, model))
 
     def wait(self, pending) -> list[Item]:
         """The chunk ``pending`` stands for, once done; WorkerDied if a worker has gone.
@@ -231,20 +263,24 @@ class Workers:
         self.pool.join()
 
 
-def prepared_chunks(items: Iterator[Item], number: bool, workers: Workers | None = None) -> Iterator[list[Item]]:
+def prepared_chunks(
+    items: Iterator[Item], number: bool, workers: Workers | None = None, judge: Judge | None = None, model: Path | None = None
+) -> Iterator[list[Item]]:
     """Chunks of preprocessed items, in input order, each as soon as it and those before it are done.
 
-    With workers, at most CHUNKS_IN_FLIGHT_PER_WORKER chunks per worker are queued or waiting to be
-    taken, so memory stays flat however many files there are, and every core stays busy.
+    With --number, touching digits are cut with a judge: ``judge`` in this process, or each worker's
+    own copy of ``model``. With workers, at most CHUNKS_IN_FLIGHT_PER_WORKER chunks per worker are
+    queued or waiting to be taken, so memory stays flat however many files there are, and every core
+    stays busy.
     """
     chunks = _chunks(items, CHUNK_FILES)
     if workers is None:
         for chunk in chunks:
-            yield prepare_chunk(chunk, number)
+            yield prepare_chunk(chunk, number, judge)
         return
     in_flight: deque = deque()
     for chunk in chunks:
-        in_flight.append(workers.submit(chunk, number))
+        in_flight.append(workers.submit(chunk, number, model))
         if len(in_flight) >= workers.count * CHUNKS_IN_FLIGHT_PER_WORKER:
             yield workers.wait(in_flight.popleft())
     while in_flight:
@@ -478,7 +514,9 @@ def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
             return EXIT_USAGE
         except OSError as error:
             return _cannot_save(args.save_preprocessed, error)
-        for chunk in prepared_chunks(itertools.chain(head, items), args.number, workers):
+        # Without workers the cuts of --number are judged by this process's model; workers load their own.
+        judge = digit_judge(predictor.predict) if args.number and workers is None else None
+        for chunk in prepared_chunks(itertools.chain(head, items), args.number, workers, judge, args.model):
             predict_chunk(predictor, chunk)
             if writer is not None:
                 try:

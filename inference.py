@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,6 +86,22 @@ def predicted_labels(probabilities: np.ndarray) -> np.ndarray:
     if probabilities.shape[1] > NUM_DIGITS:
         labels = np.where(probabilities[:, NOT_A_DIGIT] >= NOT_DIGIT_THRESHOLD, NOT_A_DIGIT, labels)
     return labels
+
+
+def digit_judge(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.ndarray], np.ndarray]:
+    """preprocess.segment_number's judge from a model's predict function (Predictor.predict, or a locked wrapper).
+
+    The judge maps float32 (N, 28, 28, 1) images to float64 (N,) scores in [0, 1]: how sure the model is
+    that each is one digit, read through ``interpret``: the digit's confidence times the share the model
+    does not give to "not a digit", and 0 for an image answered "not a digit". evaluate.py --number and
+    app.py's ?number=true cut touching digits with it, so both read a number the same way.
+    """
+
+    def judge(images: np.ndarray) -> np.ndarray:
+        answers = [interpret(row) for row in predict(images)]
+        return np.array([0.0 if answer.digit is None else answer.confidence * (1 - answer.not_digit) for answer in answers])
+
+    return judge
 
 
 # What TensorFlow's native code prints on every start; anything else it prints is shown.
