@@ -40,7 +40,7 @@ from uvicorn.supervisors import Multiprocess
 
 from cli import HelpFormatter
 from data import IMAGE_SIZE
-from inference import Answer, ModelError, Predictor, interpret, load_predictor
+from inference import Answer, ModelError, Predictor, digit_judge, interpret, load_predictor
 from preprocess import ImageError, NoDigitError, number_text, open_image_bytes, preprocess, segment_number
 
 DEFAULT_HOST = "127.0.0.1"  # loopback only: the page is for the person at this machine
@@ -163,12 +163,17 @@ class SharedModel:
     def __init__(self, predictor: Predictor) -> None:
         self.predictor = predictor
         self.lock = threading.Lock()
+        # How sure the model is that each piece is one digit: where touching digits of a number are cut.
+        self.judge = digit_judge(self.predict)
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """float32 (N, 28, 28, 1) in [0, 1] -> the model's (N, 10 or 11) probabilities, one request at a time."""
+        with self.lock:
+            return self.predictor.predict(images)
 
     def answer(self, images: np.ndarray) -> list[Answer]:
         """float32 (N, 28, 28, 1) in [0, 1] -> one Answer per image."""
-        with self.lock:
-            rows = self.predictor.predict(images)
-        return [interpret(row) for row in rows]
+        return [interpret(row) for row in self.predict(images)]
 
     def predict_bytes(self, data: bytes, number: bool) -> Prediction | NumberPrediction:
         """Image file bytes -> the /predict reply; raises ImageError (NoDigitError for a blank image)."""
@@ -176,7 +181,7 @@ class SharedModel:
         if not number:
             pixels = preprocess(image)  # float32 (28, 28, 1)
             return prediction(self.answer(pixels[np.newaxis])[0], pixels)
-        digits = segment_number(image)
+        digits = segment_number(image, judge=self.judge)  # as evaluate.py --number reads it
         if not digits:
             raise NoDigitError(f"{UPLOAD_NAME}: no digit found")
         answers = self.answer(np.stack([digit.image for digit in digits]))

@@ -20,9 +20,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
+from test_segment import touching
 
 import evaluate
 from inference import DEFAULT_KERAS_PATH, DEFAULT_TFLITE_PATH, LOW_CONFIDENCE, NOT_DIGIT_THRESHOLD, Predictor
+from preprocess import segment_number
 
 ROOT = Path(__file__).resolve().parent.parent
 needs_model = pytest.mark.skipif(not DEFAULT_TFLITE_PATH.exists(), reason="no trained model: run `python train.py` first")
@@ -105,6 +107,8 @@ def test_help_shows_defaults_and_exit_codes(capsys):
     for code in ("0 ", "1 ", "2 ", "130 "):
         assert re.search(rf"^  {code}", out, re.MULTILINE), code
     assert "not a digit" in out
+    # The default model is shown as the project's path, not this machine's.
+    assert "(default: models/mnist_cnn.tflite" in out.replace("\n", " ").replace("  ", "") and str(ROOT) not in out
 
 
 @pytest.mark.parametrize(
@@ -277,6 +281,31 @@ def test_number_reads_digits_left_to_right(tmp_path, capsys):
     assert sorted(p.name for p in saved.iterdir()) == ["seventeen_digit0.png", "seventeen_digit1.png"]
     assert evaluate.main(["--number", str(path)]) == 0
     assert capsys.readouterr().out.startswith(f"{path}: 17 (1: ")
+
+
+@needs_model
+@pytest.mark.parametrize("many", [False, True], ids=["one-file", "pool"])
+@pytest.mark.parametrize(("pair", "overlap"), [("17", 12), ("71", 6)], ids=["1-7", "7-1"])
+def test_number_cuts_touching_digits_where_the_model_reads_both(tmp_path, capsys, pair, overlap, many):
+    # A 1 leaning on its neighbour is one blob no wider than one wide digit: the shape alone leaves it
+    # whole; the model as judge (in this process, or in each worker of the pool) reads it as two digits.
+    path = tmp_path / "touching.png"
+    touching(*pair, overlap=overlap).save(path)
+    assert len(segment_number(Image.open(path))) == 1
+    count = evaluate.POOL_MIN_FILES if many else 1
+    assert evaluate.main(["--number", "--jsonl", *[str(path)] * count]) == 0
+    records = jsonl_records(capsys.readouterr().out)
+    assert [record["number"] for record in records] == [pair] * count
+    assert all(digit["digit"] == int(name) for record in records for digit, name in zip(record["digits"], pair, strict=True))
+
+
+def test_a_worker_that_cannot_load_the_model_names_each_file(tmp_path):
+    # The main process loaded the model a moment before; if the file is gone when a worker needs it,
+    # that worker's files get a one-line error each, and the run goes on.
+    items = [evaluate.Item(str(seven(tmp_path / "a.png"))), evaluate.Item("b.png", error="no such file")]
+    evaluate.prepare_chunk_in_worker(items, True, tmp_path / "gone.tflite")
+    assert "cannot load the model in a worker process" in items[0].error and "gone.tflite" in items[0].error
+    assert items[1].error == "no such file" and items[0].images is None
 
 
 @needs_model

@@ -164,18 +164,27 @@ def test_a_wide_zero_alone_is_not_cut():
 
 @pytest.fixture(scope="module")
 def judge():
-    """The shipped model as judge: how sure it is that each 28x28 is one digit."""
+    """The shipped model as judge, as evaluate.py and app.py use it: how sure it is that each 28x28 is one digit."""
     if not MODEL.exists():
         pytest.skip("no model in models/")
-    from inference import interpret, load_predictor
+    from inference import digit_judge, load_predictor
 
-    predictor = load_predictor(MODEL)
+    return digit_judge(load_predictor(MODEL).predict)
 
-    def sure(images: np.ndarray) -> np.ndarray:
-        answers = [interpret(row) for row in predictor.predict(images)]
-        return np.array([0.0 if answer.digit is None else answer.confidence * (1 - answer.not_digit) for answer in answers])
 
-    return sure
+def test_digit_judge_scores_digits_by_confidence_and_not_digits_zero():
+    from inference import digit_judge
+
+    rows = np.array(
+        [
+            [0.9, 0.1] + [0.0] * 8 + [0.0],  # a sure 0
+            [0.45, 0.45] + [0.0] * 8 + [0.1],  # unsure between 0 and 1, a little "not a digit"
+            [0.2, 0.0] + [0.0] * 8 + [0.8],  # not a digit
+        ],
+        np.float32,
+    )
+    scores = digit_judge(lambda images: rows[: len(images)])(np.zeros((3, 28, 28, 1), np.float32))
+    assert scores == pytest.approx([0.9, 0.5 * 0.9, 0.0])
 
 
 @pytest.mark.parametrize(("pair", "overlap"), [("14", 6), ("17", 12), ("71", 6)], ids=["1-4", "1-7", "7-1"])
