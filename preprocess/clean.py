@@ -49,20 +49,34 @@ def _open(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (width, height)))
 
 
-def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
-    """Bool mask of the pixels on straight horizontal runs that cross (almost) the whole image."""
+def _binary(mask: np.ndarray) -> np.ndarray:
+    """A bool mask as the uint8 0/1 image OpenCV takes: a view of it when it is contiguous (no copy)."""
+    if mask.dtype == np.bool_ and mask.flags.c_contiguous:
+        return mask.view(np.uint8)
+    return np.ascontiguousarray(mask, dtype=np.uint8)
+
+
+def _sums(binary: np.ndarray, axis: int) -> np.ndarray:
+    """Pixel counts of a uint8 0/1 image's columns (axis=0) or rows (axis=1), in one vectorized OpenCV pass."""
+    return cv2.reduce(binary, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+
+
+def _horizontal_lines(mask: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Bool mask of the pixels on straight horizontal runs that cross (almost) the whole image, and whether
+    any such run was found before thick strokes were taken out of it: when none was, no part of this mask
+    holds one either (every step is monotone in the mask), so a subset of it need not be searched."""
     height, width = mask.shape
     tilt = max(1, round(LINE_TILT * width))
-    binary = np.ascontiguousarray(mask, dtype=np.uint8)
+    binary = _binary(mask)
     # Thicken vertically a little so a slightly tilted line (a phone photo) still forms long runs.
     grown = cv2.dilate(binary, np.ones((2 * tilt + 1, 1), np.uint8))
     # Cheap test first: a row of the thickened mask holding a line holds at least half its length of
     # ink (the rest gaps); most images have no such row, and stop here.
     length = round(LINE_SPAN * width)
-    rows = np.flatnonzero(np.count_nonzero(grown, axis=1) >= 0.5 * length)
+    rows = np.flatnonzero(_sums(grown, 1) >= 0.5 * length)
     covered = np.zeros(mask.shape, dtype=bool)
     if rows.size == 0:
-        return covered
+        return covered, False
     # Bridge the gaps that noise and faint printing leave along a line (each pixel also takes the ink
     # of the `gap` pixels to its left); a line's pixels then lie on horizontal runs at least `length`
     # long (an opening with a 1 x length segment).
@@ -70,11 +84,25 @@ def _horizontal_lines(mask: np.ndarray) -> np.ndarray:
     bridged = cv2.dilate(grown[rows], np.ones((1, gap + 1), np.uint8), anchor=(gap, 0))
     covered[rows] = (_open(bridged, 1, length) > 0) & mask[rows]
     if not covered.any():
-        return covered
+        return covered, False
     # Only thin pieces are the line itself: where a digit's stroke crosses it, the ink runs on
     # across the line, and that stroke stays.
     thick = _open(binary, max(3, round(LINE_THICKNESS * height)) + 1, 1) > 0
-    return covered & ~thick
+    return covered & ~thick, True
+
+
+def _vertical_lines(mask: np.ndarray) -> tuple[np.ndarray, bool]:
+    """_horizontal_lines turned a quarter: pixels on straight vertical runs across (almost) the whole image."""
+    height, width = mask.shape
+    # _horizontal_lines' cheap test on the columns, without the transposed copy of the mask that finding
+    # the lines themselves takes: the same dilation (across, by the tilt the image's height allows) and
+    # the same counts, so an image it turns away would have come back empty there too.
+    tilt = max(1, round(LINE_TILT * height))
+    grown = cv2.dilate(_binary(mask), np.ones((1, 2 * tilt + 1), np.uint8))
+    if not np.any(_sums(grown, 0) >= 0.5 * round(LINE_SPAN * height)):
+        return np.zeros(mask.shape, dtype=bool), False
+    found, runs = _horizontal_lines(mask.T)
+    return found.T, runs
 
 
 def _slope(mask: np.ndarray) -> float:
@@ -82,11 +110,13 @@ def _slope(mask: np.ndarray) -> float:
     are level: the shear under which some row of the sheared mask holds the most ink (a Radon transform
     over a few angles, on a sample of the ink), when that row could hold a line."""
     height, width = mask.shape
-    rows, cols = np.nonzero(mask)
-    if rows.size < LINE_SPAN * width:
+    count = np.count_nonzero(mask)
+    if count < LINE_SPAN * width:
         return 0.0
-    step = max(1, rows.size // SLOPE_SAMPLE)
-    rows, cols = rows[::step].astype(np.float32), cols[::step].astype(np.float32)
+    step = max(1, count // SLOPE_SAMPLE)
+    # Every step-th ink pixel in reading order, as np.nonzero lists them, from one index array.
+    sample = np.flatnonzero(mask)[::step]
+    rows, cols = (sample // width).astype(np.float32), (sample % width).astype(np.float32)
     slopes = np.linspace(-MAX_SLOPE, MAX_SLOPE, 2 * SLOPE_STEPS + 1)
     # Every slope's row histogram in one bincount: slope k's rows are numbered from k * span.
     span = int(height + 2 * MAX_SLOPE * width + 2)
@@ -100,28 +130,44 @@ def _slope(mask: np.ndarray) -> float:
     return float(slopes[best]) if sloping and peaks[best] * step >= 0.5 * LINE_SPAN * width else 0.0
 
 
-def _sloped_lines(mask: np.ndarray) -> np.ndarray:
+def _sloped_lines(mask: np.ndarray) -> tuple[np.ndarray, bool]:
     """_horizontal_lines, and also lines that slope (a photo of ruled paper taken at an angle)."""
-    level_lines = _horizontal_lines(mask)
-    slope = _slope(mask & ~level_lines)  # a level frame line must not hide the sloping ruled lines
-    if slope == 0.0:
-        return level_lines
     height, width = mask.shape
+    # A line at any slope, sheared level, puts ink in at least half its length's columns (the cheap
+    # test of _horizontal_lines), and shearing moves no ink to another column: a mask with ink in fewer
+    # columns holds no line, level or sloping, and the slope need not be looked for.
+    inked_columns = np.count_nonzero(cv2.reduce(_binary(mask), 0, cv2.REDUCE_MAX))
+    if inked_columns < 0.5 * round(LINE_SPAN * width):
+        return np.zeros(mask.shape, dtype=bool), False
+    level_lines, runs = _horizontal_lines(mask)
+    # A level frame line must not hide the sloping ruled lines (without a run there is no level line).
+    slope = _slope(mask & ~level_lines if runs else mask)
+    if slope == 0.0:
+        return level_lines, runs
     # Shear the lines level, find them, and shear the result back (nearest pixels: a mask stays a mask).
     rise = int(np.ceil(abs(slope) * width))
     shift = rise if slope > 0 else 0
     shear = np.float32([[1, 0, 0], [-slope, 1, shift]])
     sheared = cv2.warpAffine(mask.astype(np.uint8), shear, (width, height + rise), flags=cv2.INTER_NEAREST)
-    found = _horizontal_lines(sheared > 0).astype(np.uint8)
+    found = _horizontal_lines(sheared > 0)[0].astype(np.uint8)
     back = cv2.warpAffine(found, shear, (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-    return level_lines | ((back > 0) & mask)
+    return level_lines | ((back > 0) & mask), runs
+
+
+def _lines(mask: np.ndarray, sloped: bool = True, across: bool = True, down: bool = True) -> tuple[np.ndarray, bool, bool]:
+    """lines(), and whether any level run was found across the image and any down it. A direction turned
+    off (``across``, ``down``) is not searched: the caller knows it holds no run (a mask holding this one
+    held none there)."""
+    nothing = np.zeros(mask.shape, dtype=bool), False
+    found, runs_across = (_sloped_lines(mask) if sloped else _horizontal_lines(mask)) if across else nothing
+    found_down, runs_down = _vertical_lines(mask) if down else nothing
+    return found | found_down, runs_across, runs_down
 
 
 def lines(mask: np.ndarray, sloped: bool = True) -> np.ndarray:
     """Bool mask of ruled-line and frame pixels: straight runs across (almost) the whole image, level
     or (``sloped``) at an angle."""
-    across = _sloped_lines(mask) if sloped else _horizontal_lines(mask)
-    return across | _horizontal_lines(mask.T).T
+    return _lines(mask, sloped)[0]
 
 
 def _histogram_median(values: np.ndarray) -> float:
@@ -131,9 +177,17 @@ def _histogram_median(values: np.ndarray) -> float:
 
 
 def threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray]:
+    """The components of the binary ink mask, its threshold, and the ruled lines and frames found among
+    all the ink above the noise (see _threshold); raise NoDigitError on blank images."""
+    parts, level, liberal_lines, _, _ = _threshold(ink)
+    return parts, level, liberal_lines
+
+
+def _threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray, bool, bool]:
     """The components of the binary ink mask (Otsu with a noise floor, extended by hysteresis), its
-    threshold, and the ruled lines and frames found among all the ink above the noise; raise
-    NoDigitError on blank images."""
+    threshold, the ruled lines and frames found among all the ink above the noise, and whether any level
+    run was found there across the image and down it (the mask is a subset of that ink, so where none
+    was, it holds none either); raise NoDigitError on blank images."""
     brightest = float(ink.max())
     if brightest < 2 * MIN_CONTRAST and np.count_nonzero(ink >= MIN_CONTRAST) <= 0.001 * ink.size:
         raise NoDigitError("no digit found (blank or near-blank image)")
@@ -150,7 +204,7 @@ def threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray]:
     liberal = ink > floor
     # Ruled lines and frames can be darker than the writing; they must not set the threshold. Nor can
     # the table or frame around the paper (regions along the image edge) when a digit lies clear of it.
-    liberal_lines = lines(liberal)
+    liberal_lines, runs_across, runs_down = _lines(liberal)
     setting = liberal & ~liberal_lines
     on_border = liberal[0].any() or liberal[-1].any() or liberal[:, 0].any() or liberal[:, -1].any()
     regions = components(liberal) if on_border else None
@@ -175,7 +229,8 @@ def threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray]:
     parts = components(weak)
     # Keep the faint pixels only where their component also holds strong ink.
     holding = np.flatnonzero(np.bincount(parts.labels[strong], minlength=parts.count + 1)[1:])
-    return (parts if holding.size == parts.count else parts.subset(holding)), level, liberal_lines
+    parts = parts if holding.size == parts.count else parts.subset(holding)
+    return parts, level, liberal_lines, runs_across, runs_down
 
 
 def _span(mask: np.ndarray, axis: int) -> tuple[float, float]:
@@ -204,11 +259,15 @@ def _runs_beyond(line_part: np.ndarray, rest: np.ndarray) -> bool:
 
 def clean(ink: np.ndarray) -> Ink:
     """Threshold the ink map, erase ruled lines and frames, and keep the components that are not specks."""
-    parts, level, liberal_lines = threshold(ink)
+    parts, level, liberal_lines, runs_across, runs_down = _threshold(ink)
     mask = parts.labels > 0
     # Faint printed lines break up above the ink threshold; above the noise they are whole (and their
-    # slope is found there), so they are looked for among both.
-    on_lines = (lines(mask, sloped=False) | liberal_lines) & mask
+    # slope is found there), so they are looked for among both. The mask is part of the ink above the
+    # noise, so only directions where that held a run can hold one here (most images: none).
+    if runs_across or runs_down:
+        on_lines = (_lines(mask, sloped=False, across=runs_across, down=runs_down)[0] | liberal_lines) & mask
+    else:
+        on_lines = liberal_lines & mask
     if on_lines.any():
         counts = np.bincount(parts.labels[on_lines], minlength=parts.count + 1)
         stripped = mask.copy()
