@@ -53,7 +53,8 @@ def toy_npz(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, toy_npz) -> Path:
     out_dir = tmp_path_factory.mktemp("run")
-    code = train.main(["--data", str(toy_npz), "--out-dir", str(out_dir), "--epochs", "3", "--batch-size", "32", "--seed", "1"])
+    flags = ["--data", str(toy_npz), "--out-dir", str(out_dir), "--epochs", "3", "--batch-size", "32", "--seed", "1", "--members", "2"]
+    code = train.main(flags)  # two members, as the shipped model has
     assert code == 0
     return out_dir
 
@@ -269,3 +270,20 @@ def test_members_average_into_one_model():
     ensemble = train.average_members(members)
     np.testing.assert_allclose(np.asarray(ensemble(images)), expected, atol=1e-6)
     assert train.average_members(members[:1]) is members[0]
+
+
+def test_recompute_batchnorm_keeps_the_statistics_of_all_images():
+    """Chunked, the statistics are those of every image (not the last chunk's), and the momentum is restored."""
+    import keras
+
+    from model import BATCHNORM_MOMENTUM, build_model
+
+    model = build_model("fast", num_classes=11)
+    layer = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
+    feeding = keras.Model(model.inputs, layer.input)  # everything before the first BatchNorm: no BatchNorm in it
+    images = np.random.default_rng(0).random((3 * train.BATCHNORM_CHUNK, 28, 28, 1), dtype=np.float32)
+    images[: train.BATCHNORM_CHUNK] *= 0.2  # the chunks differ: the last chunk alone would give other statistics
+    train.recompute_batchnorm(model, images)
+    features = np.asarray(feeding(images)).reshape(-1, layer.input.shape[-1])
+    np.testing.assert_allclose(np.asarray(layer.moving_mean), features.mean(axis=0), rtol=1e-4, atol=1e-5)
+    assert layer.momentum == pytest.approx(BATCHNORM_MOMENTUM)
