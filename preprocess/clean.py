@@ -148,7 +148,7 @@ def _sloped_lines(mask: np.ndarray) -> tuple[np.ndarray, bool]:
     rise = int(np.ceil(abs(slope) * width))
     shift = rise if slope > 0 else 0
     shear = np.float32([[1, 0, 0], [-slope, 1, shift]])
-    sheared = cv2.warpAffine(mask.astype(np.uint8), shear, (width, height + rise), flags=cv2.INTER_NEAREST)
+    sheared = cv2.warpAffine(_binary(mask), shear, (width, height + rise), flags=cv2.INTER_NEAREST)
     found = _horizontal_lines(sheared > 0)[0].astype(np.uint8)
     back = cv2.warpAffine(found, shear, (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
     return level_lines | ((back > 0) & mask), runs
