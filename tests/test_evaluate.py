@@ -108,7 +108,7 @@ def test_help_shows_defaults_and_exit_codes(capsys):
         assert re.search(rf"^  {code}", out, re.MULTILINE), code
     assert "not a digit" in out
     # The default model is shown as the project's path, not this machine's.
-    assert "(default: models/mnist_cnn.tflite" in out.replace("\n", " ").replace("  ", "") and str(ROOT) not in out
+    assert "(default: models/mnist_cnn.tflite" in " ".join(out.split()) and str(ROOT) not in out
 
 
 @pytest.mark.parametrize(
