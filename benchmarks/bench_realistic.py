@@ -31,7 +31,8 @@ from PIL import Image, ImageDraw
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import realistic  # noqa: E402  (needs the project root on sys.path first)
+import data  # noqa: E402  (needs the project root on sys.path first)
+from benchmarks import realistic  # noqa: E402
 from cli import HelpFormatter  # noqa: E402
 
 OUT_DIR = ROOT / "benchmarks" / "out"
@@ -215,7 +216,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     with contextlib.ExitStack() as stack:
         work = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="realistic-")))
-        source = realistic.load_test_digits(args.data)
+        try:
+            source = realistic.load_test_digits(args.data)
+        except data.DataError as error:
+            print(f"bench_realistic.py: error: {error}", file=sys.stderr)
+            return 2
 
         started = time.perf_counter()
         # A kept set made with the same settings is reused: rendering is most of a run's time on a small machine.
