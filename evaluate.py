@@ -74,9 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     # The default is decided by load_predictor (the shipped .tflite, else its .keras twin) and shown relative to
     # the project, not as this machine's absolute path.
     shipped = os.path.relpath(DEFAULT_TFLITE_PATH, ROOT)
-    parser.add_argument(
-        "--model", type=Path, help=f"trained model, .tflite (fast) or .keras (default: {shipped}, else its .keras twin)"
-    )
+    parser.add_argument("--model", type=Path, help=f"trained model, .tflite (fast) or .keras (default: {shipped}, else its .keras twin)")
     parser.add_argument("--top-k", type=int, default=DEFAULT_TOP_K, metavar="K", help="show the K most likely digits with probabilities")
     output = parser.add_mutually_exclusive_group()
     output.add_argument("--json", action="store_true", help="print one JSON array, one object per input")
@@ -217,9 +215,22 @@ def _worker_count() -> int:
         return os.cpu_count() or 1
 
 
-def _start_worker() -> None:
+PR_SET_PDEATHSIG = 1  # Linux prctl option: a signal for this process when the one that started it ends
+
+
+def _start_worker(parent: int) -> None:
     # Ctrl-C reaches every process in the terminal's group; the main process alone decides what it means.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # A worker must never outlive the run: one left blocked on the pool's queue would keep stdout open,
+    # and whoever reads it (a pipe, a test) would wait forever. On Linux the kernel sees to that.
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):  # not Linux: the pool's own clean-up is all there is
+        return
+    if os.getppid() != parent:  # the run ended before the line above took effect
+        os._exit(1)
 
 
 class WorkerDied(Exception):
@@ -237,7 +248,7 @@ class Workers:
 
         before = set(multiprocessing.active_children())
         self.count = count
-        self.pool = multiprocessing.get_context("fork").Pool(count, initializer=_start_worker)
+        self.pool = multiprocessing.get_context("fork").Pool(count, initializer=_start_worker, initargs=(os.getpid(),))
         self.processes = set(multiprocessing.active_children()) - before
 
     def submit(self, chunk: list[Item], number: bool, model: Path | None):
@@ -259,8 +270,19 @@ class Workers:
                     raise WorkerDied("a worker process died (killed, perhaps for lack of memory)") from None
 
     def close(self) -> None:
-        self.pool.terminate()  # finished or interrupted: nothing of the workers' is still wanted
-        self.pool.join()
+        import multiprocessing
+
+        if all(process.is_alive() for process in self.processes):
+            self.pool.terminate()  # finished or interrupted: nothing of the workers' is still wanted
+            self.pool.join()
+            return
+        # A worker killed while it held the task queue's lock (an idle worker holds it while it waits for
+        # work) leaves that lock taken for good, and Pool.terminate() waits for it forever (CPython's
+        # _help_stuff_finish). Kill the workers, the pool's replacements too, and skip the pool's own
+        # clean-up, which would wait for the same lock at exit; its threads end with the process.
+        for process in multiprocessing.active_children():
+            process.kill()
+        self.pool._terminate.cancel()
 
 
 def prepared_chunks(
