@@ -515,6 +515,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 verbose=1 if sys.stdout.isatty() else 2,
             ).history
         except KeyboardInterrupt:
+            # The next epoch's augmentation may be running in its thread: let it finish before Python tears
+            # down, or the process can die in OpenCV's or TensorFlow's teardown instead of exiting 130.
+            train_data.pool.shutdown(wait=True, cancel_futures=True)
             print("\ntrain.py: interrupted; nothing was written and the previous model is untouched", file=sys.stderr)
             return 130
         fit_seconds += time.perf_counter() - fit_started
