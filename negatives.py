@@ -10,6 +10,7 @@ turning those away would turn away real digits too.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -109,7 +110,26 @@ def _blank() -> np.ndarray:
     return np.full((CANVAS_SIDE, CANVAS_SIDE), 255, np.uint8)
 
 
+MISSING_GLYPH = "\ue000"  # a private-use code point: no font here has it, so it draws the font's missing-glyph box
+
+
+@functools.cache
+def _glyph(font_path: Path, text: str) -> bytes:
+    """``text`` drawn in the font at a fixed size, as bytes to compare."""
+    font = ImageFont.truetype(str(font_path), size=40)
+    image = Image.new("L", (120, 120), 0)
+    ImageDraw.Draw(image).text((20, 20), text, font=font, fill=255)
+    return image.tobytes()
+
+
+def has_glyph(font_path: Path, text: str) -> bool:
+    """Whether the font draws ``text`` itself, not its missing-glyph box (or nothing): the Computer Modern fonts
+    lack most math symbols, and a box drawn in their place taught the model that a boxy 0 is no digit."""
+    return _glyph(font_path, text) != _glyph(font_path, MISSING_GLYPH)
+
+
 def _draw_truetype(text: str, rng: np.random.Generator, fonts: list[Path]) -> np.ndarray:
+    fonts = [path for path in fonts if has_glyph(path, text)] or fonts[:1]
     font = ImageFont.truetype(str(fonts[rng.integers(len(fonts))]), size=int(rng.integers(48, 72)))
     image = Image.fromarray(_blank())
     draw = ImageDraw.Draw(image)

@@ -71,3 +71,15 @@ def test_doodles_are_one_drawing():
         ink = (negatives._draw_doodle(rng) < 128).astype(np.uint8)
         count, _ = cv2.connectedComponents(ink)
         assert count - 1 == 1  # one component besides the background
+
+
+def test_symbols_are_never_drawn_as_a_missing_glyph_box():
+    """Computer Modern has no "∀": drawing it there gives the font's empty box, which looks like a boxy 0 and
+    taught the model to turn such 0s away. A font without the glyph is passed over."""
+    font_dir = negatives._font_dir()
+    lacking, having = font_dir / "cmr10.ttf", font_dir / "DejaVuSans.ttf"
+    assert not negatives.has_glyph(lacking, "∀") and negatives.has_glyph(having, "∀")
+    assert negatives.has_glyph(lacking, "A")
+    for seed in range(12):
+        either = negatives._draw_truetype("∀", np.random.default_rng(seed), [lacking, having])
+        np.testing.assert_array_equal(either, negatives._draw_truetype("∀", np.random.default_rng(seed), [having]))
