@@ -27,8 +27,8 @@ NOT_A_DIGIT_LABEL = 10  # the model's extra class, after the digits 0-9
 CANVAS_SIDE = 96  # working size of each drawing, pixels
 # Letters that do not read as a digit in anyone's handwriting (0/O, 1/I/l, 2/Z, 5/S, 6/b/G, 8/B, 9/g/q are out).
 LETTERS = "ACDEFHKLMNPRTUVWXYacdefhkmnprtuvwxy"
-# Symbols likewise: no ! (a 1), ? (a 2), $ and ∫ (a 5), & and β (an 8), ∂ (a 6), θ (a slashed 0).
-SYMBOLS = "+−×÷=≠±→←↔⇒πΣ√∞%#@*ΔΩαλμ≈≤≥<>∈∀∃"
+# Symbols likewise: no ! (a 1), ? (a 2), $ and ∫ (a 5), & and β (an 8), ∂ (a 6), θ (a slashed 0), ∃ (a boxy 3).
+SYMBOLS = "+−×÷=≠±→←↔⇒πΣ√∞%#@*ΔΩαλμ≈≤≥<>∈∀"
 HERSHEY_FACES = (
     cv2.FONT_HERSHEY_SIMPLEX,
     cv2.FONT_HERSHEY_DUPLEX,

@@ -44,7 +44,7 @@ def test_each_kind_draws_black_on_white(kind):
 def test_no_digit_lookalikes_in_the_alphabets():
     for lookalike in "OoIlSsZzBGbgqQ":
         assert lookalike not in negatives.LETTERS
-    assert not set("0123456789!?$&") & set(negatives.SYMBOLS)
+    assert not set("0123456789!?$&∃") & set(negatives.SYMBOLS)
 
 
 def test_pen_letters_are_letters_we_turn_away():
