@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from .clean import SPECK_FRACTION, Ink, clean
-from .common import MIN_SIDE, components, disk, stroke_width, too_small
+from .common import MIN_SIDE, NoDigitError, components, disk, stroke_width, too_small
 from .ink import ink_map
 from .render import render
 from .select import main_digit
@@ -80,7 +80,8 @@ COLUMN_PIECE_HEIGHT = 0.75
 # --- cutting touching digits, with the model as judge
 # Blobs wider than JUDGE_ASPECT of the digits' height that the model is less than 1 - JUDGE_MARGIN sure
 # of are tried cut along the cheapest path near each of JUDGE_CENTRES (fractions of the width,
-# JUDGE_REACH either side), crossing one stroke of at most JUDGE_JOINT stroke widths, pieces at least
+# JUDGE_REACH either side), crossing at most JUDGE_CROSSINGS strokes (two where one digit's stroke runs
+# into the other: a 4's bar through a 1) and at most JUDGE_JOINT stroke widths of ink, pieces at least
 # JUDGE_PIECE_WIDTH of the height wide (a 1). A cut is taken when the model is JUDGE_SURE of every piece
 # and JUDGE_MARGIN surer than of the whole.
 JUDGE_ASPECT = 0.6
@@ -88,6 +89,7 @@ JUDGE_CENTRES = (0.3, 0.4, 0.5, 0.6, 0.7)
 JUDGE_REACH = 0.1
 JUDGE_JOINT = 3.0
 JUDGE_PIECE_WIDTH = 0.1
+JUDGE_CROSSINGS = 2
 JUDGE_SURE = 0.8
 JUDGE_MARGIN = 0.2
 # --- spaces
@@ -305,8 +307,7 @@ def _judge_blobs(blobs: list, judge: Judge) -> None:
             scores = list(sure[at + 1 : at + 1 + len(cuts)]) if len(cuts) > 1 else [sure[at]]
         read = []
         for piece, score in zip(cuts, scores, strict=True):
-            unsure = score < 1 - JUDGE_MARGIN and piece.shape[1] >= JUDGE_ASPECT * height
-            read.extend(_judged_cut(piece, float(score), height, stroke, draw, judge) if unsure else [piece])
+            read.extend(_judged_cut(piece, float(score), height, stroke, draw, judge))
         blobs[i] = (left, read, draw, height, stroke)
 
 
@@ -324,38 +325,46 @@ def _best_reading(
     blob: np.ndarray, whole: float, height: float, stroke: float, draw: Callable[[np.ndarray], np.ndarray], judge: Judge, depth: int
 ) -> tuple[float, list[np.ndarray]]:
     """(how sure the model is of its least sure digit, the pieces) for the best reading of a blob."""
-    width = blob.shape[1]
+    # A piece cut off an earlier blob keeps that blob's shape: the cuts are placed across its own columns.
+    inked = np.flatnonzero(blob.any(axis=0))
+    first, width = int(inked[0]), int(inked[-1]) + 1 - int(inked[0])
     if whole >= 1 - JUDGE_MARGIN or depth == 0 or width < JUDGE_ASPECT * height:
         return whole, [blob]
     candidates: list[tuple[np.ndarray, np.ndarray]] = []
+    images: list[np.ndarray] = []
     seen: set[bytes] = set()
-    columns = np.arange(width)[np.newaxis, :]
+    columns = np.arange(blob.shape[1])[np.newaxis, :]
     for centre in JUDGE_CENTRES:
-        low, high = max(1, round((centre - JUDGE_REACH) * width)), min(width - 1, round((centre + JUDGE_REACH) * width))
+        low = first + max(1, round((centre - JUDGE_REACH) * width))
+        high = first + min(width - 1, round((centre + JUDGE_REACH) * width))
         if high - low < 1:
             continue
         cost, path = _cheapest_path(blob, low, high)
         crossed = blob[np.arange(blob.shape[0]), path]
-        # A path across a loop (crossing ink twice) would make two 1s of a 0.
-        if cost > JUDGE_JOINT * max(stroke, 1.0) or _crossings(crossed, stroke) > 1 or path.tobytes() in seen:
+        # Crossing two strokes may halve a 0 into two 1s too: the model's reading of the pieces decides.
+        if cost > JUDGE_JOINT * max(stroke, 1.0) or _crossings(crossed, stroke) > JUDGE_CROSSINGS or path.tobytes() in seen:
             continue
         seen.add(path.tobytes())
         left_piece = blob & (columns < path[:, np.newaxis])
         pair = (left_piece, blob & ~left_piece)
         if all(_digit_sized(piece, blob.shape[0], height, JUDGE_PIECE_WIDTH) for piece in pair):
+            try:
+                images.extend([draw(piece) for piece in pair])
+            except NoDigitError:
+                continue  # a piece of faint edge pixels only, which vanish when the digit is drawn: no digit
             candidates.append(pair)
     if not candidates:
         return whole, [blob]
-    sure = judge(np.stack([draw(piece) for pair in candidates for piece in pair]))
-    best_score, best_pieces = whole, [blob]
+    sure = judge(np.stack(images))
+    best: tuple[float, list[np.ndarray]] | None = None
     for pair, pair_sure in zip(candidates, sure.reshape(-1, 2), strict=True):
         readings = [
             _best_reading(piece, float(score), height, stroke, draw, judge, depth - 1) for piece, score in zip(pair, pair_sure, strict=True)
         ]
         score = min(reading[0] for reading in readings)
-        if score >= JUDGE_SURE and score >= whole + JUDGE_MARGIN and score > best_score:
-            best_score, best_pieces = score, [piece for reading in readings for piece in reading[1]]
-    return best_score, best_pieces
+        if score >= JUDGE_SURE and score >= whole + JUDGE_MARGIN and (best is None or score > best[0]):
+            best = score, [piece for reading in readings for piece in reading[1]]
+    return best or (whole, [blob])
 
 
 def _digit_sized(piece: np.ndarray, blob_height: int, height: float, min_width: float) -> bool:

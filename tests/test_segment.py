@@ -137,14 +137,21 @@ def test_linking_stops_at_the_next_digit():
 
 def touching(left: str, right: str, overlap: int, height: int = 160, pen: int = 12) -> Image.Image:
     """Two digits pushed together until their ink shares ``overlap`` columns where they come closest."""
-    first = np.asarray(digit_layer(left, height, pen, start=(20, 20)))
-    second = np.asarray(digit_layer(right, height, pen, start=(20, 20)))
-    # Per row: how far right of the second digit's first ink the first digit's last ink lies.
-    reach = [np.flatnonzero(a)[-1] - np.flatnonzero(b)[0] for a, b in zip(first, second, strict=True) if a.any() and b.any()]
-    shift = max(reach) + 1 - overlap
-    canvas = np.zeros((first.shape[0], first.shape[1] + shift + 40), dtype=np.uint8)
-    canvas[:, : first.shape[1]] = first
-    canvas[:, shift : shift + second.shape[1]] = np.maximum(canvas[:, shift : shift + second.shape[1]], second)
+    return touching_row(left + right, overlap, height, pen)
+
+
+def touching_row(text: str, overlap: int, height: int = 160, pen: int = 12) -> Image.Image:
+    """The digits of ``text``, each pushed against the row so far until their ink shares ``overlap`` columns."""
+    canvas = np.asarray(digit_layer(text[0], height, pen, start=(20, 20)))
+    for digit in text[1:]:
+        following = np.asarray(digit_layer(digit, height, pen, start=(20, 20)))
+        # Per row: how far right of the next digit's first ink the row's last ink lies.
+        reach = [np.flatnonzero(a)[-1] - np.flatnonzero(b)[0] for a, b in zip(canvas, following, strict=True) if a.any() and b.any()]
+        shift = max(reach) + 1 - overlap
+        grown = np.zeros((canvas.shape[0], max(canvas.shape[1], shift + following.shape[1]) + 40), dtype=np.uint8)
+        grown[:, : canvas.shape[1]] = canvas
+        grown[:, shift : shift + following.shape[1]] = np.maximum(grown[:, shift : shift + following.shape[1]], following)
+        canvas = grown
     return on_paper(Image.fromarray(canvas))
 
 
@@ -196,6 +203,44 @@ def test_the_judge_cuts_a_narrow_touching_pair(judge, pair, overlap):
     digits = segment_number(image, judge=judge)
     assert len(digits) == 2
     assert judge(np.stack([digit.image for digit in digits])).min() > segment.JUDGE_SURE
+
+
+@pytest.fixture(scope="module")
+def read():
+    """The shipped model reading a number: segment_number with the model as judge, then each digit's answer."""
+    if not MODEL.exists():
+        pytest.skip("no model in models/")
+    from inference import digit_judge, interpret, load_predictor
+
+    predictor = load_predictor(MODEL)
+
+    def read_number(image: Image.Image) -> str:
+        digits = segment_number(image, judge=digit_judge(predictor.predict))
+        labels = [interpret(row).digit for row in predictor.predict(np.stack([digit.image for digit in digits]))]
+        return preprocess.number_text([False] * len(labels), labels)
+
+    return read_number
+
+
+@pytest.mark.parametrize(("text", "overlap"), [("1414", 6), ("1414", 12)], ids=["1414-joint", "1414-two-strokes"])
+def test_the_judge_cuts_every_digit_of_a_run_of_touching_digits(read, text, overlap):
+    # Four digits in one blob: after the first cut, each piece is cut again across its own columns (the
+    # candidate cuts were placed across the whole blob's, mostly in empty space beside the piece). Pushed
+    # further together, the 4's bar runs into the next 1, and the path between them crosses two strokes.
+    assert read(touching_row(text, overlap)) == text
+
+
+def test_a_candidate_cut_that_draws_blank_is_no_digit(judge):
+    # A piece of faint edge pixels only vanishes when the digit is drawn (render raises "no digit
+    # found"): that candidate cut is no reading, and the blob stays whole instead of failing the number.
+    blob = np.zeros((100, 160), dtype=bool)
+    blob[10:90, 20:40] = blob[10:90, 120:140] = blob[45:55, 20:140] = True
+
+    def draw(piece: np.ndarray) -> np.ndarray:
+        raise preprocess.common.NoDigitError("no digit found (blank or near-blank image)")
+
+    pieces = segment._judged_cut(blob, 0.0, 100.0, 20.0, draw, judge)
+    assert len(pieces) == 1 and np.array_equal(pieces[0], blob)
 
 
 def test_the_judge_keeps_a_wide_digit_whole(judge):
