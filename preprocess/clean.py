@@ -3,6 +3,7 @@ and label what is left (connected components) -> Ink."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -26,7 +27,12 @@ LINE_GAP = 0.01  # ... and to have gaps this fraction of their length (noise, fa
 MAX_SLOPE = 0.15
 SLOPE_STEPS = 10
 SLOPE_SAMPLE = 1500
-SLOPE_GAIN = 1.2  # ... and a slope is taken when its fullest row holds this many times the level one's ink
+SLOPE_GAIN = 1.2  # ... and a slope is taken when its fullest row holds this many times the level one's ink,
+SLOPE_REFINE = 3  # ... then refined in this many finer steps each way, to within a sixth of a step.
+# A photo taken at an angle fans its ruled lines out (perspective) and bows them (the lens): no one slope
+# fits them all within LINE_TILT, so after the lines one slope finds, the rest are searched for theirs,
+# up to this many slopes.
+MAX_LINE_SLOPES = 6
 LINE_THICKNESS = 0.02  # ... and no thicker than this fraction of the image.
 EDGE_SLACK = 0.05  # a line this close (fraction of the image) to an image edge runs on to it
 LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
@@ -106,63 +112,107 @@ def _vertical_lines(mask: np.ndarray) -> tuple[np.ndarray, bool]:
     return found.T, runs
 
 
-def _slope(mask: np.ndarray) -> float:
+def _slope(mask: np.ndarray, tried: Sequence[int] = ()) -> tuple[float, int]:
     """The slope (rows per column) of sloping ruled lines in a bool mask, 0 when there are none or they
     are level: the shear under which some row of the sheared mask holds the most ink (a Radon transform
-    over a few angles, on a sample of the ink), when that row could hold a line."""
+    over a few angles, on a sample of the ink), when that row could hold a line; and the number of the
+    search's step it was refined from (0 for -MAX_SLOPE). The steps numbered in ``tried`` are passed over."""
     height, width = mask.shape
     count = np.count_nonzero(mask)
     if count < LINE_SPAN * width:
-        return 0.0
+        return 0.0, SLOPE_STEPS
     step = max(1, count // SLOPE_SAMPLE)
     # Every step-th ink pixel in reading order, as np.nonzero lists them (OpenCV's (x, y) list is faster).
     points = cv2.findNonZero(_binary(mask)).reshape(-1, 2)[::step]
     rows, cols = points[:, 1].astype(np.float32), points[:, 0].astype(np.float32)
     slopes = np.linspace(-MAX_SLOPE, MAX_SLOPE, 2 * SLOPE_STEPS + 1)
-    # Every slope's row histogram in one bincount: slope k's rows are numbered from k * span.
-    span = int(height + 2 * MAX_SLOPE * width + 2)
-    sheared = np.round(rows[np.newaxis] - slopes[:, np.newaxis].astype(np.float32) * cols[np.newaxis] + MAX_SLOPE * width + 1)
-    sheared += (np.arange(slopes.size) * span)[:, np.newaxis]
-    peaks = np.bincount(sheared.astype(np.int64).ravel(), minlength=slopes.size * span).reshape(slopes.size, span).max(axis=1)
-    best = int(np.argmax(peaks))
+    peaks = _peaks(rows, cols, slopes, height, width)
+    candidates = peaks.copy()
+    candidates[list(tried)] = -1
+    best = int(np.argmax(candidates))
     # A thick level stroke fills a row nearly as well at a small slope; a sloping line fills one only
     # at its own slope, and far better than level.
     sloping = best != SLOPE_STEPS and peaks[best] >= SLOPE_GAIN * peaks[SLOPE_STEPS]
-    return float(slopes[best]) if sloping and peaks[best] * step >= 0.5 * LINE_SPAN * width else 0.0
+    if not (sloping and peaks[best] * step >= 0.5 * LINE_SPAN * width):
+        return 0.0, SLOPE_STEPS
+    # Between two steps a line drifts up to half a step's slope across the image, as much as LINE_TILT
+    # allows: the slope is refined around the best step (the step itself stays when nothing fits better).
+    fine = slopes[best] + (MAX_SLOPE / SLOPE_STEPS) / (2 * SLOPE_REFINE) * np.arange(-SLOPE_REFINE, SLOPE_REFINE + 1)
+    fine_peaks = _peaks(rows, cols, fine, height, width)
+    refined = SLOPE_REFINE if fine_peaks[SLOPE_REFINE] == fine_peaks.max() else int(np.argmax(fine_peaks))
+    return float(fine[refined]), best
 
 
-def _sloped_lines(mask: np.ndarray) -> tuple[np.ndarray, bool]:
-    """_horizontal_lines, and also lines that slope (a photo of ruled paper taken at an angle)."""
+def _peaks(rows: np.ndarray, cols: np.ndarray, slopes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """For each slope, the most ink points (float32 rows and columns) that one row of the image sheared
+    by that slope holds: every slope's row histogram in one bincount (slope k's rows numbered from k * span)."""
+    span = int(height + 2 * MAX_SLOPE * width + 2)
+    sheared = np.round(rows[np.newaxis] - slopes[:, np.newaxis].astype(np.float32) * cols[np.newaxis] + MAX_SLOPE * width + 1)
+    sheared += (np.arange(slopes.size) * span)[:, np.newaxis]
+    return np.bincount(sheared.astype(np.int64).ravel(), minlength=slopes.size * span).reshape(slopes.size, span).max(axis=1)
+
+
+def _lines_at_slope(mask: np.ndarray, slope: float) -> np.ndarray:
+    """Bool mask of the pixels on straight runs across (almost) the whole image at this slope: the mask
+    sheared level, searched as _horizontal_lines does, and sheared back (nearest pixels: a mask stays a mask)."""
     height, width = mask.shape
-    # A line at any slope, sheared level, puts ink in at least half its length's columns (the cheap
-    # test of _horizontal_lines), and shearing moves no ink to another column: a mask with ink in fewer
-    # columns holds no line, level or sloping, and the slope need not be looked for.
-    inked_columns = np.count_nonzero(cv2.reduce(_binary(mask), 0, cv2.REDUCE_MAX))
-    if inked_columns < 0.5 * round(LINE_SPAN * width):
-        return np.zeros(mask.shape, dtype=bool), False
-    level_lines, runs = _horizontal_lines(mask)
-    # A level frame line must not hide the sloping ruled lines (without a run there is no level line).
-    slope = _slope(mask & ~level_lines if runs else mask)
-    if slope == 0.0:
-        return level_lines, runs
-    # Shear the lines level, find them, and shear the result back (nearest pixels: a mask stays a mask).
     rise = int(np.ceil(abs(slope) * width))
     shift = rise if slope > 0 else 0
     shear = np.float32([[1, 0, 0], [-slope, 1, shift]])
     sheared = cv2.warpAffine(_binary(mask), shear, (width, height + rise), flags=cv2.INTER_NEAREST)
     found = _horizontal_lines(sheared > 0)[0].astype(np.uint8)
     back = cv2.warpAffine(found, shear, (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-    return level_lines | ((back > 0) & mask), runs
+    return (back > 0) & mask
 
 
-def _lines(mask: np.ndarray, sloped: bool = True, across: bool = True, down: bool = True) -> tuple[np.ndarray, bool, bool]:
-    """lines(), and whether any level run was found across the image and any down it. A direction turned
-    off (``across``, ``down``) is not searched: the caller knows it holds no run (a mask holding this one
-    held none there)."""
+def _sloped_lines(mask: np.ndarray) -> tuple[np.ndarray, bool, bool]:
+    """_horizontal_lines, and also lines that slope (a photo of ruled paper taken at an angle); and
+    whether any sloping line was found."""
+    height, width = mask.shape
+    # A line at any slope, sheared level, puts ink in at least half its length's columns (the cheap
+    # test of _horizontal_lines), and shearing moves no ink to another column: a mask with ink in fewer
+    # columns holds no line, level or sloping, and the slope need not be looked for.
+    inked_columns = np.count_nonzero(cv2.reduce(_binary(mask), 0, cv2.REDUCE_MAX))
+    if inked_columns < 0.5 * round(LINE_SPAN * width):
+        return np.zeros(mask.shape, dtype=bool), False, False
+    found, runs = _horizontal_lines(mask)
+    sloping_found = False
+    # A level frame line must not hide the sloping ruled lines (without a run there is no level line).
+    rest = mask & ~found if runs else mask
+    # The lines of a photo taken at an angle converge and bow: each slope takes the lines it fits, and
+    # the slope of those left is looked for among what is left. Most images stop at the first slope:
+    # their sloping strokes are no lines (and a page whose steepest lines are none holds none).
+    tried: list[int] = []
+    for _ in range(MAX_LINE_SLOPES):
+        slope, step = _slope(rest, tried)
+        if slope == 0.0:
+            break
+        tried.append(step)
+        sloping = _lines_at_slope(rest, slope)
+        if not sloping.any():
+            if sloping_found:
+                continue
+            break
+        found = found | sloping
+        rest = rest & ~sloping
+        sloping_found = True
+    return found, runs, sloping_found
+
+
+def _lines(mask: np.ndarray, sloped: bool = True, across: bool = True, down: bool = True) -> tuple[np.ndarray, bool, bool, bool]:
+    """lines(), whether any level run was found across the image and any down it, and whether any
+    sloping line was found. A direction turned off (``across``, ``down``) is not searched: the caller
+    knows it holds no run (a mask holding this one held none there)."""
     nothing = np.zeros(mask.shape, dtype=bool), False
-    found, runs_across = (_sloped_lines(mask) if sloped else _horizontal_lines(mask)) if across else nothing
+    sloping = False
+    if not across:
+        found, runs_across = nothing
+    elif sloped:
+        found, runs_across, sloping = _sloped_lines(mask)
+    else:
+        found, runs_across = _horizontal_lines(mask)
     found_down, runs_down = _vertical_lines(mask) if down else nothing
-    return found | found_down, runs_across, runs_down
+    return found | found_down, runs_across, runs_down, sloping
 
 
 def lines(mask: np.ndarray, sloped: bool = True) -> np.ndarray:
@@ -180,15 +230,15 @@ def _histogram_median(values: np.ndarray) -> float:
 def threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray]:
     """The components of the binary ink mask, its threshold, and the ruled lines and frames found among
     all the ink above the noise (see _threshold); raise NoDigitError on blank images."""
-    parts, level, liberal_lines, _, _ = _threshold(ink)
+    parts, level, liberal_lines, _, _, _ = _threshold(ink)
     return parts, level, liberal_lines
 
 
-def _threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray, bool, bool]:
+def _threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray, bool, bool, bool]:
     """The components of the binary ink mask (Otsu with a noise floor, extended by hysteresis), its
-    threshold, the ruled lines and frames found among all the ink above the noise, and whether any level
+    threshold, the ruled lines and frames found among all the ink above the noise, whether any level
     run was found there across the image and down it (the mask is a subset of that ink, so where none
-    was, it holds none either); raise NoDigitError on blank images."""
+    was, it holds none either), and whether any sloping line was; raise NoDigitError on blank images."""
     brightest = float(ink.max())
     if brightest < 2 * MIN_CONTRAST and np.count_nonzero(ink >= MIN_CONTRAST) <= 0.001 * ink.size:
         raise NoDigitError("no digit found (blank or near-blank image)")
@@ -205,7 +255,7 @@ def _threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray, bool, bo
     liberal = ink > floor
     # Ruled lines and frames can be darker than the writing; they must not set the threshold. Nor can
     # the table or frame around the paper (regions along the image edge) when a digit lies clear of it.
-    liberal_lines, runs_across, runs_down = _lines(liberal)
+    liberal_lines, runs_across, runs_down, sloping = _lines(liberal)
     setting = liberal & ~liberal_lines
     on_border = liberal[0].any() or liberal[-1].any() or liberal[:, 0].any() or liberal[:, -1].any()
     regions = components(liberal) if on_border else None
@@ -231,7 +281,7 @@ def _threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray, bool, bo
     # Keep the faint pixels only where their component also holds strong ink.
     holding = np.flatnonzero(np.bincount(parts.labels[strong], minlength=parts.count + 1)[1:])
     parts = parts if holding.size == parts.count else parts.subset(holding)
-    return parts, level, liberal_lines, runs_across, runs_down
+    return parts, level, liberal_lines, runs_across, runs_down, sloping
 
 
 def _span(mask: np.ndarray, axis: int) -> tuple[float, float]:
@@ -260,13 +310,17 @@ def _runs_beyond(line_part: np.ndarray, rest: np.ndarray) -> bool:
 
 def clean(ink: np.ndarray) -> Ink:
     """Threshold the ink map, erase ruled lines and frames, and keep the components that are not specks."""
-    parts, level, liberal_lines, runs_across, runs_down = _threshold(ink)
+    parts, level, liberal_lines, runs_across, runs_down, sloping = _threshold(ink)
     mask = parts.labels > 0
     # Faint printed lines break up above the ink threshold; above the noise they are whole (and their
     # slope is found there), so they are looked for among both. The mask is part of the ink above the
-    # noise, so only directions where that held a run can hold one here (most images: none).
-    if runs_across or runs_down:
-        on_lines = (_lines(mask, sloped=False, across=runs_across, down=runs_down)[0] | liberal_lines) & mask
+    # noise, so only directions where that held a run can hold one here (most images: none). Lines a
+    # photo blurred are the other way round: above the noise too fat for a line (LINE_THICKNESS), so
+    # found there only in pieces, and thin above the threshold: where sloping lines were found above
+    # the noise, they are looked for here too.
+    if runs_across or runs_down or sloping:
+        found_here = _lines(mask, sloped=sloping, across=runs_across or sloping, down=runs_down)[0]
+        on_lines = (found_here | liberal_lines) & mask
     else:
         on_lines = liberal_lines & mask
     if on_lines.any():
@@ -284,10 +338,7 @@ def clean(ink: np.ndarray) -> Ink:
             # line running well beyond the digit it crosses on both sides: the line goes, the rest
             # stays. A line within the digit's extent stays (the top bar of a 7 filling a tightly
             # cropped image), and so does one the digit ends with (the long stem of a 4).
-            elif (
-                counts[label] >= LINE_SHARE * parts.area[label - 1]
-                or _runs_beyond(line_part, rest)
-            ):
+            elif counts[label] >= LINE_SHARE * parts.area[label - 1] or _runs_beyond(line_part, rest):
                 view &= ~line_part
         if stripped.any():
             parts = components(stripped)

@@ -35,35 +35,63 @@ def full_horizontal_lines(mask: np.ndarray) -> np.ndarray:
     return covered & ~thick
 
 
-def full_slope(mask: np.ndarray) -> float:
+def full_peaks(rows: np.ndarray, cols: np.ndarray, slopes: np.ndarray, height: int, width: int) -> np.ndarray:
+    """For each slope, the most sampled ink points one row of the sheared image holds (one histogram per slope)."""
+    peaks = []
+    for slope in slopes:
+        sheared = np.round(rows - np.float32(slope) * cols + clean.MAX_SLOPE * width + 1).astype(np.int64)
+        peaks.append(np.bincount(sheared).max())
+    return np.array(peaks)
+
+
+def full_slope(mask: np.ndarray, tried: tuple[int, ...] = ()) -> tuple[float, int]:
     height, width = mask.shape
     rows, cols = np.nonzero(mask)
     if rows.size < clean.LINE_SPAN * width:
-        return 0.0
+        return 0.0, clean.SLOPE_STEPS
     step = max(1, rows.size // clean.SLOPE_SAMPLE)
     rows, cols = rows[::step].astype(np.float32), cols[::step].astype(np.float32)
     slopes = np.linspace(-clean.MAX_SLOPE, clean.MAX_SLOPE, 2 * clean.SLOPE_STEPS + 1)
-    span = int(height + 2 * clean.MAX_SLOPE * width + 2)
-    sheared = np.round(rows[np.newaxis] - slopes[:, np.newaxis].astype(np.float32) * cols[np.newaxis] + clean.MAX_SLOPE * width + 1)
-    sheared += (np.arange(slopes.size) * span)[:, np.newaxis]
-    peaks = np.bincount(sheared.astype(np.int64).ravel(), minlength=slopes.size * span).reshape(slopes.size, span).max(axis=1)
-    best = int(np.argmax(peaks))
+    peaks = full_peaks(rows, cols, slopes, height, width)
+    best = max((index for index in range(slopes.size) if index not in tried), key=lambda index: (peaks[index], -index))
     sloping = best != clean.SLOPE_STEPS and peaks[best] >= clean.SLOPE_GAIN * peaks[clean.SLOPE_STEPS]
-    return float(slopes[best]) if sloping and peaks[best] * step >= 0.5 * clean.LINE_SPAN * width else 0.0
+    if not (sloping and peaks[best] * step >= 0.5 * clean.LINE_SPAN * width):
+        return 0.0, clean.SLOPE_STEPS
+    # Refined to a sixth of a step around the best step, which stays unless another fits better.
+    fine = [
+        slopes[best] + clean.MAX_SLOPE / clean.SLOPE_STEPS / (2 * clean.SLOPE_REFINE) * k
+        for k in range(-clean.SLOPE_REFINE, clean.SLOPE_REFINE + 1)
+    ]
+    fine_peaks = full_peaks(rows, cols, np.array(fine), height, width)
+    refined = clean.SLOPE_REFINE if fine_peaks[clean.SLOPE_REFINE] == fine_peaks.max() else int(np.argmax(fine_peaks))
+    return float(fine[refined]), best
+
+
+def full_lines_at_slope(mask: np.ndarray, slope: float) -> np.ndarray:
+    height, width = mask.shape
+    rise = int(np.ceil(abs(slope) * width))
+    shear = np.float32([[1, 0, 0], [-slope, 1, rise if slope > 0 else 0]])
+    sheared = cv2.warpAffine(mask.astype(np.uint8), shear, (width, height + rise), flags=cv2.INTER_NEAREST)
+    found = full_horizontal_lines(sheared > 0).astype(np.uint8)
+    back = cv2.warpAffine(found, shear, (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
+    return (back > 0) & mask
 
 
 def full_lines(mask: np.ndarray, sloped: bool = True) -> np.ndarray:
     across = full_horizontal_lines(mask)
     if sloped:
-        slope = full_slope(mask & ~across)
-        if slope != 0.0:
-            height, width = mask.shape
-            rise = int(np.ceil(abs(slope) * width))
-            shear = np.float32([[1, 0, 0], [-slope, 1, rise if slope > 0 else 0]])
-            sheared = cv2.warpAffine(mask.astype(np.uint8), shear, (width, height + rise), flags=cv2.INTER_NEAREST)
-            found = full_horizontal_lines(sheared > 0).astype(np.uint8)
-            back = cv2.warpAffine(found, shear, (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
-            across = across | ((back > 0) & mask)
+        # Slope after slope, each searched among the ink the earlier ones left, until a slope finds no
+        # line (the first one: then there are none) or none is left that could hold one.
+        rest, tried, found_any = mask & ~across, [], False
+        for _ in range(clean.MAX_LINE_SLOPES):
+            slope, step = full_slope(rest, tuple(tried))
+            if slope == 0.0:
+                break
+            tried.append(step)
+            found = full_lines_at_slope(rest, slope)
+            if not found.any() and not found_any:
+                break
+            across, rest, found_any = across | found, rest & ~found, found_any or found.any()
     return across | full_horizontal_lines(mask.T).T
 
 
@@ -76,6 +104,18 @@ def digit(mask: np.ndarray, left: int = 110, width: int = 80) -> np.ndarray:
     cv2.line(mask, (left + width, top), (left + width, bottom), 1, 9)
     cv2.line(mask, (left + width, top), (left, top + 80), 1, 9)
     cv2.line(mask, (left, top + 80), (left + width + 20, top + 80), 1, 9)
+    return mask
+
+
+def fanned_lines(mask: np.ndarray) -> np.ndarray:
+    """Ruled lines photographed at an angle, drawn into a uint8 page: they converge (perspective: slopes
+    from 0.03 at the top to 0.11 at the bottom, no one slope within LINE_TILT of them all) and bow (the
+    lens: each line's slope grows by 0.03 across the page)."""
+    columns = np.arange(WIDTH)
+    for index, start in enumerate(range(6, HEIGHT - 40, 30)):
+        slope = 0.03 + 0.013 * index
+        rows = start + slope * columns + 0.015 * columns**2 / WIDTH
+        cv2.polylines(mask, [np.stack([columns, rows], axis=1).round().astype(np.int32)], False, 1, 2)
     return mask
 
 
@@ -96,6 +136,8 @@ def page(kind: str) -> np.ndarray:
         for y in range(0, HEIGHT + 60, 28):
             cv2.line(mask, (0, y), (WIDTH - 1, y - round(0.12 * WIDTH)), 1, 2)
         digit(mask)
+    elif kind == "fanned":
+        digit(fanned_lines(mask))
     elif kind == "frame":  # a frame drawn around the digit, with gaps in its sides
         cv2.rectangle(mask, (4, 4), (WIDTH - 5, HEIGHT - 5), 1, 3)
         mask[4:10, 150:152] = 0
@@ -127,8 +169,18 @@ def page(kind: str) -> np.ndarray:
 
 
 KINDS = [
-    "ruled", "sloping", "sloping-down", "frame", "short-rules", "edge-rules", "tilted-rule",
-    "noise", "wide-digit", "narrow-digit", "blank",
+    "ruled",
+    "sloping",
+    "sloping-down",
+    "fanned",
+    "frame",
+    "short-rules",
+    "edge-rules",
+    "tilted-rule",
+    "noise",
+    "wide-digit",
+    "narrow-digit",
+    "blank",
 ]
 
 
@@ -153,7 +205,7 @@ def test_lines_match_the_full_computation(kind: str, sloped: bool):
     ],
 )
 def test_runs_are_reported_where_they_are(kind: str, expect_lines: bool, expect_runs: tuple[bool, bool]):
-    found, runs_across, runs_down = clean._lines(page(kind))
+    found, runs_across, runs_down, _ = clean._lines(page(kind))
     assert found.any() == expect_lines
     assert (runs_across, runs_down) == expect_runs
 
@@ -165,7 +217,7 @@ def test_a_subset_searched_only_where_the_whole_held_runs_finds_the_same(kind: s
     # held a level run; elsewhere the full search of the subset must come back empty.
     whole = page(kind)
     subset = whole & (np.random.default_rng(3).random(whole.shape) < keep)
-    _, runs_across, runs_down = clean._lines(whole)
+    _, runs_across, runs_down, _ = clean._lines(whole)
     reused = clean._lines(subset, sloped=False, across=runs_across, down=runs_down)[0]
     assert np.array_equal(reused, full_lines(subset, sloped=False))
 
@@ -180,7 +232,7 @@ def test_a_thick_bar_in_the_whole_that_is_thin_in_the_subset_is_still_searched()
     subset = digit_mask.copy()
     subset[104:106] = True
     assert not clean.lines(whole, sloped=False)[102:110].any()  # (only the bar's top row passes for thin)
-    _, runs_across, runs_down = clean._lines(whole)
+    _, runs_across, runs_down, _ = clean._lines(whole)
     reused = clean._lines(subset, sloped=False, across=runs_across, down=runs_down)[0]
     assert reused[104:106].any()
     assert np.array_equal(reused, full_lines(subset, sloped=False))
@@ -190,7 +242,21 @@ def test_slope_matches_the_full_computation_on_sloping_lines():
     for kind in ("sloping", "sloping-down", "noise", "ruled"):
         mask = page(kind)
         assert clean._slope(mask) == full_slope(mask), kind
-    assert clean._slope(page("sloping")) > 0 > clean._slope(page("sloping-down"))
+        for step in range(2 * clean.SLOPE_STEPS + 1):  # and with any step already tried
+            assert clean._slope(mask, [step]) == full_slope(mask, (step,)), (kind, step)
+    assert clean._slope(page("sloping"))[0] > 0 > clean._slope(page("sloping-down"))[0]
+
+
+def test_lines_that_fan_out_and_bow_are_each_found_at_their_own_slope():
+    # A photo of ruled paper taken at an angle: one slope fits some of the lines, the others are
+    # found at theirs, among what the first left.
+    lines_only = fanned_lines(np.zeros((HEIGHT, WIDTH), np.uint8)) > 0
+    digit_mask = digit(np.zeros((HEIGHT, WIDTH), np.uint8)) > 0
+    found = clean.lines(page("fanned"))
+    # (Where the digit's strokes cross a line, the stroke keeps the line's pixels next to it.)
+    expected = lines_only & ~cv2.dilate(digit_mask.astype(np.uint8), np.ones((9, 9), np.uint8)).astype(bool)
+    assert np.count_nonzero(found & expected) >= 0.95 * np.count_nonzero(expected)
+    assert np.count_nonzero(found & digit_mask & ~lines_only) <= 0.02 * np.count_nonzero(digit_mask)
 
 
 def test_clean_erases_sloping_ruled_lines_and_keeps_the_digit():

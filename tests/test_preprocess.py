@@ -613,6 +613,25 @@ def test_ruled_paper_photographed_at_an_angle():
     assert similarity(result, preprocess.preprocess(alone)) > 0.8  # the line crossings leave small nicks
 
 
+def test_blurred_ruled_paper_photographed_at_an_angle():
+    # A phone photo of a 1 on ruled paper, taken at an angle: the lines slope, converge and bow, and
+    # the blur spreads them, so above the paper's noise they are too fat for lines and only above
+    # the ink threshold thin enough. There they must be found and erased, or they join the 1 into one
+    # shape across the whole picture and the 1 is lost in it.
+    width, height = 800, 466
+    paper = np.full((height, width), 205.0, np.float32) + np.linspace(-12, 12, width)[np.newaxis]
+    columns = np.arange(width)
+    for start in range(-40, height, 90):
+        slope = 0.07 + 0.03 * (start + 40) / height  # steeper down the page (perspective) ...
+        rows = start + slope * columns + 0.02 * columns**2 / width  # ... and more so to the right (the lens)
+        cv2.polylines(paper, [np.stack([columns, rows], axis=1).round().astype(np.int32)], False, 120.0, 3, cv2.LINE_AA)
+    cv2.line(paper, (360, 115), (352, 300), 60.0, 9, cv2.LINE_AA)
+    paper = cv2.GaussianBlur(paper, (0, 0), 2.5) + np.random.default_rng(0).normal(0, 3, paper.shape)
+    result = preprocess.preprocess(Image.fromarray(np.clip(paper, 0, 255).astype(np.uint8)))
+    tall, wide = bounding_box(result, level=0.3)
+    assert tall == 20 and wide <= 6  # the 1 alone, upright, filling the box's height
+
+
 def test_small_drawing_broken_into_dots_keeps_every_piece():
     # A 28x28 photo of a 5, thresholded by its author: the bar survived whole, the rest as dots
     # farther from it than a broken stroke's pieces usually are. A drawing this small is one digit.
