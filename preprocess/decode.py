@@ -72,8 +72,9 @@ def _decode(source: str | io.BytesIO, name: str) -> Image.Image:
                 image.draft("L", (target, target))
             image.seek(0)  # first frame of an animation
             image.load()
-            # load() read every pixel, so the image stays usable once the file is closed.
-            oriented = ImageOps.exif_transpose(image)
+            # load() read every pixel, so the image stays usable once the file is closed. Turned in
+            # place: exif_transpose would otherwise return a full copy of every upright image.
+            ImageOps.exif_transpose(image, in_place=True)
     except ImageError:
         raise
     except UnidentifiedImageError:
@@ -85,9 +86,9 @@ def _decode(source: str | io.BytesIO, name: str) -> Image.Image:
         if "truncated" in reason or isinstance(error, EOFError):
             reason = f"truncated or corrupt image data ({reason})"
         raise ImageError(f"{name}: cannot decode image: {reason}") from None
-    if min(oriented.size) < MIN_SIDE:
-        raise too_small(oriented.width, oriented.height, name)
-    return oriented
+    if min(image.size) < MIN_SIDE:
+        raise too_small(image.width, image.height, name)
+    return image
 
 
 def to_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:

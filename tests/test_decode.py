@@ -136,3 +136,22 @@ def test_spread_matches_numpy_percentiles(shape):
     values = np.random.default_rng(1).random(shape).astype(np.float32)
     low, high = np.percentile(values, [1, 99])
     assert ink._spread(values) == pytest.approx(float(high) - float(low), abs=1e-6)
+
+
+# EXIF orientation -> how a camera stored the upright picture (what exif_transpose undoes); 1 is upright.
+STORED_TURN = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
+
+
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_exif_orientation_of_a_png_is_applied(tmp_path, orientation):
+    # open_image turns the decoded image itself (no copy): the result must still be upright, and turned once.
+    upright = photo_of_a_seven((240, 180)).convert("L")
+    stored = upright.transpose(STORED_TURN[orientation]) if orientation in STORED_TURN else upright
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    path = tmp_path / "turned.png"
+    stored.save(path, exif=exif)
+    opened = open_image(path)
+    assert opened.size == upright.size
+    assert np.array_equal(np.asarray(opened), np.asarray(upright))
+    assert opened.getexif().get(ORIENTATION, 1) == 1  # turned once: nothing downstream turns it again
