@@ -138,6 +138,14 @@ def test_spread_matches_numpy_percentiles(shape):
     assert ink._spread(values) == pytest.approx(float(high) - float(low), abs=1e-6)
 
 
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=["uint8", "float32"])
+@pytest.mark.parametrize("shape", [(1,), (2,), (7, 9), (64, 64), (3, 101)], ids=str)
+def test_median_is_numpys_median(shape, dtype):
+    values = np.random.default_rng(2).random(shape)
+    values = (values * 255).astype(dtype) if dtype is np.uint8 else values.astype(dtype)
+    assert ink._median(values) == float(np.median(values))  # the very same number, not merely close
+
+
 # EXIF orientation -> how a camera stored the upright picture (what exif_transpose undoes); 1 is upright.
 STORED_TURN = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}
 
