@@ -8,7 +8,7 @@ import numpy as np
 
 from .clean import EDGE_RUN, SPECK_FRACTION, Ink
 from .common import NoDigitError, disk
-from .ink import INNER_DIGIT_FRACTION, SMALL_DRAWING
+from .ink import INNER_DIGIT_FRACTION, MIN_CONTRAST, SMALL_DRAWING
 
 MIN_DIGIT_FRACTION = 0.04  # the digit's longer side must be at least this fraction of the image's
 NEARBY_FRACTION = 0.25  # pieces within this fraction of the digit's size belong to it (a broken stroke)
@@ -23,6 +23,9 @@ BORDER_PREFERENCE = 0.1
 FRAGMENTED = 0.5
 GROUP_REACH = 0.03
 GROUP_GAIN = 1.25
+# In a small drawing, a piece too small to be more than a speck is a piece of stroke when ink above this
+# level (a fraction of full scale, half the least contrast of any digit) joins it to the digit.
+FAINT_INK = MIN_CONTRAST / 2
 
 
 def main_digit(found: Ink) -> np.ndarray:
@@ -45,16 +48,18 @@ def main_digit(found: Ink) -> np.ndarray:
             main = best
     if max(parts.bottom[main] - parts.top[main], parts.right[main] - parts.left[main]) < MIN_DIGIT_FRACTION * max(height, width):
         raise NoDigitError("no digit found (only specks)")
+    # A drawing this small holds one digit and nothing else: all its pieces are the digit (a 28-px
+    # photo's thresholded strokes fall apart into dots).
+    small = max(height, width) <= SMALL_DRAWING
     # Specks are judged against the digit itself: against a table that dwarfs it, its broken strokes
     # would all look like specks.
     content = np.flatnonzero(parts.area >= max(SPECK_FRACTION * parts.area[main], 2))
+    if small:
+        content = _joined_by_faint_ink(found, content)
     chosen = _dotted_group(parts, content[~parts.touches_border(content)], main)
     top, bottom = parts.top[chosen].min(), parts.bottom[chosen].max()
     left, right = parts.left[chosen].min(), parts.right[chosen].max()
     at_edge = parts.touches_border(content)
-    # A drawing this small holds one digit and nothing else: all its pieces are the digit (a 28-px
-    # photo's thresholded strokes fall apart into dots).
-    small = max(height, width) <= SMALL_DRAWING
     for _ in range(2):  # twice, so a chain of pieces (a dashed stroke) is followed
         margin = max(height, width) if small else NEARBY_FRACTION * max(bottom - top, right - left)
         near = (
@@ -77,6 +82,22 @@ def main_digit(found: Ink) -> np.ndarray:
         top, bottom = parts.top[chosen].min(), parts.bottom[chosen].max()
         left, right = parts.left[chosen].min(), parts.right[chosen].max()
     return chosen
+
+
+def _joined_by_faint_ink(found: Ink, content: np.ndarray) -> np.ndarray:
+    """``content`` and the pieces too small for it that faint ink joins to a piece of it: in a 28-px
+    photo one pixel can be what is left of a stroke (where a thin pen's stem met a 5's bowl, the rest
+    of the stem too faint for the threshold), while a speck stands alone on the paper."""
+    parts = found.parts
+    small_pieces = np.setdiff1d(np.arange(parts.count), content)
+    if small_pieces.size == 0:
+        return content
+    _, groups = cv2.connectedComponents((found.ink > FAINT_INK).astype(np.uint8), connectivity=8)
+    # Every piece lies above the ink threshold, so inside one group of the faint ink.
+    group_of = np.zeros(parts.count + 1, dtype=np.int64)
+    group_of[parts.labels.ravel()] = groups.ravel()
+    joined = small_pieces[np.isin(group_of[small_pieces + 1], group_of[content + 1])]
+    return np.union1d(content, joined)
 
 
 def _dotted_group(parts, inner: np.ndarray, main: int) -> np.ndarray:

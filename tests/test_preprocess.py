@@ -644,6 +644,34 @@ def test_small_drawing_broken_into_dots_keeps_every_piece():
     assert bounding_box(result)[0] == 20  # the whole 5 is there: its height is the bowl's, not the bar's
 
 
+def test_small_drawing_keeps_a_lone_pixel_of_stroke_but_not_a_speck():
+    # A 28x28 photo of a 5 drawn with a thin pen: the stem came out too faint for the threshold, and
+    # where it met the bowl one dark pixel is left, cut off from the bowl by paler ones. At this size
+    # that pixel is stroke, and faint ink joins it to the digit: dropped, the 5 loses the start of
+    # its bowl (and reads as a 3). A dark pixel alone on the paper is still a speck.
+    def five(lone_pixel: bool = False, speck: bool = False) -> Image.Image:
+        pixels = np.full((28, 28), 255, np.uint8)
+        pixels[3:8, 9:21] = 150  # the bar, with the grey edges of a photo
+        pixels[4:7, 9:21] = 0
+        pen = ImageDraw.Draw(image := Image.fromarray(pixels))
+        bowl = [(13, 13), (16, 13), (18, 15), (19, 18), (18, 20), (15, 22), (11, 23)]
+        pen.line(bowl, fill=150, width=3)
+        pen.line(bowl, fill=0)
+        pen.point([(9, 11), (8, 12), (9, 12), (10, 13), (11, 13), (12, 13)], fill=235)  # the faint stem and joint
+        if lone_pixel:
+            pen.point([(9, 13)], fill=0)
+        if speck:
+            pen.point([(24, 12)], fill=0)
+        return image
+
+    without = preprocess.preprocess(five())
+    with_pixel = preprocess.preprocess(five(lone_pixel=True))
+    rows, cols = np.nonzero(np.abs(with_pixel - without)[..., 0] > 0.5)
+    assert rows.size  # the pixel is there, below the bar's left end, where the bowl starts (and nothing else moved)
+    assert np.all((rows >= 13) & (rows < 20)) and np.all((cols >= 6) & (cols < 12))
+    assert np.array_equal(preprocess.preprocess(five(speck=True)), without)
+
+
 def test_digit_drawn_in_dots_is_chosen_over_a_solid_watermark_badge():
     # A soft brush leaves a 0 as a ring of separate dabs; a paint program's badge in the corner is
     # one solid shape larger than any dab. The dabs together are the digit.
