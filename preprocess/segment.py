@@ -83,13 +83,18 @@ COLUMN_PIECE_HEIGHT = 0.75
 # JUDGE_REACH either side), crossing at most JUDGE_CROSSINGS strokes (two where one digit's stroke runs
 # into the other: a 4's bar through a 1) and at most JUDGE_JOINT stroke widths of ink, pieces at least
 # JUDGE_PIECE_WIDTH of the height wide (a 1). A cut is taken when the model is JUDGE_SURE of every piece
-# and JUDGE_MARGIN surer than of the whole.
+# and JUDGE_MARGIN surer than of the whole. A blob the model is sure of is tried too when it is
+# JUDGE_SPLIT_ASPECT of the height wide (a digit and a leaning 1 can read as one 4), and cut only when the
+# model is JUDGE_SPLIT_SURE of every piece and its doubt (1 - sureness) is JUDGE_SPLIT_DOUBT of the whole's.
 JUDGE_ASPECT = 0.6
 JUDGE_CENTRES = (0.3, 0.4, 0.5, 0.6, 0.7)
 JUDGE_REACH = 0.1
 JUDGE_JOINT = 3.0
 JUDGE_PIECE_WIDTH = 0.1
 JUDGE_CROSSINGS = 2
+JUDGE_SPLIT_ASPECT = 0.75
+JUDGE_SPLIT_SURE = 0.99
+JUDGE_SPLIT_DOUBT = 0.05
 JUDGE_SURE = 0.8
 JUDGE_MARGIN = 0.2
 # --- spaces
@@ -328,7 +333,10 @@ def _best_reading(
     # A piece cut off an earlier blob keeps that blob's shape: the cuts are placed across its own columns.
     inked = np.flatnonzero(blob.any(axis=0))
     first, width = int(inked[0]), int(inked[-1]) + 1 - int(inked[0])
-    if whole >= 1 - JUDGE_MARGIN or depth == 0 or width < JUDGE_ASPECT * height:
+    # A blob the model reads surely as one digit may still be two (a 1 leaning on a 4 reads as a 4):
+    # one as wide as a digit and a 1 is tried too, and cut only where the model is surer still of both pieces.
+    sure_whole = whole >= 1 - JUDGE_MARGIN
+    if (sure_whole and width < JUDGE_SPLIT_ASPECT * height) or depth == 0 or width < JUDGE_ASPECT * height:
         return whole, [blob]
     candidates: list[tuple[np.ndarray, np.ndarray]] = []
     images: list[np.ndarray] = []
@@ -362,7 +370,11 @@ def _best_reading(
             _best_reading(piece, float(score), height, stroke, draw, judge, depth - 1) for piece, score in zip(pair, pair_sure, strict=True)
         ]
         score = min(reading[0] for reading in readings)
-        if score >= JUDGE_SURE and score >= whole + JUDGE_MARGIN and (best is None or score > best[0]):
+        if sure_whole:
+            taken = score >= JUDGE_SPLIT_SURE and 1 - score <= JUDGE_SPLIT_DOUBT * (1 - whole)
+        else:
+            taken = score >= JUDGE_SURE and score >= whole + JUDGE_MARGIN
+        if taken and (best is None or score > best[0]):
             best = score, [piece for reading in readings for piece in reading[1]]
     return best or (whole, [blob])
 

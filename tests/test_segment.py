@@ -243,6 +243,27 @@ def test_a_candidate_cut_that_draws_blank_is_no_digit(judge):
     assert len(pieces) == 1 and np.array_equal(pieces[0], blob)
 
 
+# MNIST test digits that the realistic generator pushed together (benchmarks/realistic.py's touching_pair,
+# the --seed 1 set's pictures 349 and 699): a 1 leaning on a 4, on a 6.
+LEANING_ONES = {"41": (4217, 4169, 349), "61": (2210, 9464, 699)}
+
+
+@pytest.mark.parametrize("text", LEANING_ONES)
+def test_a_one_leaning_on_a_digit_is_cut_though_the_whole_reads_as_one(read, mnist_path, text, tmp_path):
+    # Together they read surely as one digit (a 4 both), so the judge never tried them; now a blob
+    # as wide as a digit and a 1 is tried too, and cut where the model is far surer of both pieces.
+    from benchmarks import realistic
+
+    first, second, picture = LEANING_ONES[text]
+    images = np.load(mnist_path)["x_test"]
+    rng = np.random.default_rng([1, 2, picture])
+    rng.integers(realistic.NUMBER_LENGTHS[0], realistic.NUMBER_LENGTHS[1] + 1)  # generate_numbers draws the length first
+    sample = realistic.touching_pair([images[first], images[second]], rng)
+    path = tmp_path / f"{text}{sample.extension}"
+    sample.save(path)
+    assert read(preprocess.open_image(path)) == text
+
+
 def test_the_judge_keeps_a_wide_digit_whole(judge):
     # A wide 0 beside two 1s is far wider than they are; the model reads it as one 0, so it stays whole.
     image = on_paper(digit_layer("101", 160, 12, start=(20, 20)))
