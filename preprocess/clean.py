@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .common import Components, NoDigitError, components, stroke_width
+from .common import Components, NoDigitError, components, disk, stroke_width
 from .ink import MIN_CONTRAST, inner_components, otsu
 
 NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise standard deviations above the paper
@@ -36,6 +36,17 @@ MAX_LINE_SLOPES = 6
 LINE_THICKNESS = 0.02  # ... and no thicker than this fraction of the image.
 EDGE_SLACK = 0.05  # a line this close (fraction of the image) to an image edge runs on to it
 LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
+# A digit crossed out by stray lines (thin straight strokes at any angle, drawn over it to test a
+# recognizer): a component spanning STRAY_SPAN of both image sides, whose thick strokes (what a disk
+# of radius 1/STRAY_THINNESS of the mean stroke width fits in) hold STRAY_THICK_SHARE of its ink, loses
+# the thin straight runs at least STRAY_LENGTH of the image's longer side long (the digit's strokes
+# cut them into pieces, joined across gaps up to STRAY_GAP of that side) that begin and end outside
+# the thick strokes' box: drawn across the digit, not a thin stroke of its own, which ends in it.
+STRAY_SPAN = 0.85
+STRAY_THINNESS = 3
+STRAY_GAP = 0.15
+STRAY_THICK_SHARE = 0.3
+STRAY_LENGTH = 0.4
 LINE_BEYOND = 2.0  # a line crossing a digit is erased only when it runs this many times the digit's extent, on both sides
 
 
@@ -308,6 +319,33 @@ def _runs_beyond(line_part: np.ndarray, rest: np.ndarray) -> bool:
     return False
 
 
+def _without_stray_lines(parts: Components) -> Components:
+    """The components with thin straight lines drawn across a thick-stroked digit erased (see STRAY_SPAN)."""
+    height, width = parts.shape
+    if not np.any((parts.bottom - parts.top >= STRAY_SPAN * height) & (parts.right - parts.left >= STRAY_SPAN * width)):
+        return parts  # (most images: nothing spans them)
+    binary = _binary(parts.labels > 0)
+    radius = max(1, round(stroke_width(binary) / STRAY_THINNESS))
+    thick = cv2.morphologyEx(binary, cv2.MORPH_OPEN, disk(radius))
+    if cv2.countNonZero(thick) < STRAY_THICK_SHARE * cv2.countNonZero(binary):
+        return parts
+    thin = cv2.subtract(binary, thick)
+    length = round(STRAY_LENGTH * max(height, width))
+    gap = round(STRAY_GAP * max(height, width))
+    segments = cv2.HoughLinesP(thin, 1, np.pi / 180, threshold=length // 2, minLineLength=length, maxLineGap=gap)
+    if segments is None:
+        return parts
+    left, top, box_width, box_height = cv2.boundingRect(thick)
+    right, bottom = left + box_width, top + box_height
+    stray = np.zeros_like(binary)
+    for x1, y1, x2, y2 in segments.reshape(-1, 4).tolist():
+        if all(x < left or x >= right or y < top or y >= bottom for x, y in ((x1, y1), (x2, y2))):
+            cv2.line(stray, (x1, y1), (x2, y2), 1, 3)
+    if not stray.any():
+        return parts
+    return components(cv2.subtract(binary, cv2.bitwise_and(stray, thin)) > 0)
+
+
 def clean(ink: np.ndarray) -> Ink:
     """Threshold the ink map, erase ruled lines and frames, and keep the components that are not specks."""
     parts, level, liberal_lines, runs_across, runs_down, sloping = _threshold(ink)
@@ -344,6 +382,7 @@ def clean(ink: np.ndarray) -> Ink:
             parts = components(stripped)
     if parts.count == 0:
         raise NoDigitError("no digit found (only lines or frames)")
+    parts = _without_stray_lines(parts)
     largest = int(parts.area.max())
     content = np.flatnonzero(parts.area >= max(SPECK_FRACTION * largest, 2))
     if content.size == 0:

@@ -632,6 +632,26 @@ def test_blurred_ruled_paper_photographed_at_an_angle():
     assert tall == 20 and wide <= 6  # the 1 alone, upright, filling the box's height
 
 
+def test_thin_lines_drawn_across_a_thick_digit_are_erased():
+    # A recognizer's test picture: a 1 in a fat marker, crossed by thin straight lines at any angle
+    # from edge to edge. They join it into one shape as wide as the picture; they are no ruled lines
+    # (too steep, each its own slope), but far thinner than the digit's strokes and running past it.
+    image = draw(strokes=ONE, size=(200, 200), pen=12, scale=0.8)
+    alone = preprocess.preprocess(image.copy())
+    pen = ImageDraw.Draw(image)
+    for start, end in [((25, 15), (190, 195)), ((10, 100), (155, 199)), ((35, 108), (199, 70)), ((110, 199), (150, 20))]:
+        pen.line([start, end], fill=0, width=2)
+    result = preprocess.preprocess(image)
+    assert bounding_box(result, level=0.3)[1] <= 6  # the 1 alone, not the lines' spread
+    assert similarity(result, alone) > 0.8
+    # A thin straight stroke of the digit's own ends in it, and stays: a 4 in a fat marker whose
+    # arm came out thin, long and straight, from the top of the picture down to its bar.
+    four = draw(strokes=[[(0.62, 0.03), (0.62, 0.97)], [(0.03, 0.65), (0.97, 0.65)]], size=(200, 200), pen=14)
+    ImageDraw.Draw(four).line([(105, 2), (22, 128)], fill=0, width=2)
+    arm = preprocess.preprocess(four)[4:14, 4:14, 0]  # above the bar, left of the stem: only the arm
+    assert np.count_nonzero(arm > 0.3) >= 8
+
+
 def test_small_drawing_broken_into_dots_keeps_every_piece():
     # A 28x28 photo of a 5, thresholded by its author: the bar survived whole, the rest as dots
     # farther from it than a broken stroke's pieces usually are. A drawing this small is one digit.
