@@ -1,7 +1,11 @@
 """How fast is `python evaluate.py`, and does it stay small over huge folders? Three figures:
 
 1. cold start: median wall time of a one-image call next to a bare `python -c "import tensorflow"`,
-   run interleaved so both see the same machine load;
+   run interleaved so both see the same machine load. Python's default is to keep the compiled form of
+   each module (bytecode) and read it on later starts; a shell with PYTHONDONTWRITEBYTECODE set (this
+   session's is) compiles the project's modules afresh on every call, which no user's call does (the
+   installed packages, TensorFlow's too, keep theirs). The call is timed as Python runs by default, with
+   its bytecode kept in a temporary folder (PYTHONPYCACHEPREFIX); under such a shell, also as it runs there;
 2. throughput: the 676 real images (../shared/data/real-digits, or $REAL_DIGITS) plus 300 realistic
    renderings of MNIST test digits (needs $MNIST_DATA) through one `evaluate.py --json` call, median of
    --repeats runs; skipped cleanly when either is absent;
@@ -69,15 +73,15 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def wall(command: Sequence[str], cpu: list[float] | None = None) -> float:
-    """Wall seconds of one run of command; its CPU seconds (user + system, every thread and worker process)
-    appended to ``cpu``.
+def wall(command: Sequence[str], cpu: list[float] | None = None, env: dict[str, str] | None = None) -> float:
+    """Wall seconds of one run of command (in environment ``env``, default this one's); its CPU seconds
+    (user + system, every thread and worker process) appended to ``cpu``.
 
     CPU time changes less with the machine's load than wall time does, so it tells whether a change made
     the work smaller; it is not a wall time (threads and processes overlap; waits are not counted).
     """
     start, start_cpu = time.perf_counter(), _children_cpu()
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - start
     if cpu is not None:
         cpu.append(_children_cpu() - start_cpu)
@@ -86,16 +90,30 @@ def wall(command: Sequence[str], cpu: list[float] | None = None) -> float:
     return elapsed
 
 
-def cold_start(evaluate: list[str], folder: Path, runs: int) -> tuple[list[float], list[float], list[float]]:
-    """Wall times of a one-image call and of a bare TensorFlow import, interleaved; and the call's CPU times."""
+def python_default_env(folder: Path) -> dict[str, str]:
+    """This environment as Python's defaults would have it: compiled modules kept (in ``folder``, not the project)."""
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(folder)
+    return env
+
+
+def cold_start(evaluate: list[str], folder: Path, runs: int) -> dict[str, tuple[list[float], list[float]]]:
+    """Wall and CPU times of a one-image call and of a bare TensorFlow import, interleaved, by label: "default"
+    (Python's defaults, bytecode kept), "here" (this shell's environment, when it keeps no bytecode), "tensorflow"."""
     one = folder / "one.png"
     draw_digit(one, np.random.default_rng(0))
-    wall(evaluate + [str(one)])  # warm the file cache once; not timed
-    one_times, tf_times, one_cpu = [], [], []
+    commands = {"default": (evaluate + [str(one)], python_default_env(folder / "bytecode"))}
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        commands["here"] = (evaluate + [str(one)], None)
+    commands["tensorflow"] = ([sys.executable, "-c", "import tensorflow"], None)
+    for command, env in commands.values():
+        wall(command, env=env)  # warms the file cache and writes the default run's bytecode; not timed
+    times: dict[str, tuple[list[float], list[float]]] = {label: ([], []) for label in commands}
     for _ in range(runs):
-        one_times.append(wall(evaluate + [str(one)], one_cpu))
-        tf_times.append(wall([sys.executable, "-c", "import tensorflow"]))
-    return one_times, tf_times, one_cpu
+        for label, (command, env) in commands.items():
+            walls, cpu = times[label]
+            walls.append(wall(command, cpu, env))
+    return times
 
 
 def throughput(evaluate: list[str], folder: Path, repeats: int) -> tuple[list[float], list[float], int] | str:
@@ -218,13 +236,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         folder = Path(folder)
 
         if "cold" in parts:
-            one_times, tf_times, one_cpu = cold_start(evaluate, folder, args.runs)
-            one_median, tf_median = statistics.median(one_times), statistics.median(tf_times)
-            for label, times in (("python evaluate.py one.png    ", one_times), ('python -c "import tensorflow"', tf_times)):
-                print(f"{label}  median {statistics.median(times):.3f} s, {args.runs} runs (min {min(times):.3f}, max {max(times):.3f})")
+            times = cold_start(evaluate, folder, args.runs)
+            one_median, tf_median = statistics.median(times["default"][0]), statistics.median(times["tensorflow"][0])
+            labels = {
+                "default": "python evaluate.py one.png    ",
+                "here": "  ... compiling its modules   ",
+                "tensorflow": 'python -c "import tensorflow"',
+            }
+            for label, (walls, cpu) in times.items():
+                spread = f"{args.runs} runs (min {min(walls):.3f}, max {max(walls):.3f})"
+                print(f"{labels[label]}  median {statistics.median(walls):.3f} s, {spread}; CPU median {statistics.median(cpu):.3f} s")
+            if "here" in times:
+                print(f"{'':31}(the second line: every call compiling the project's modules, as PYTHONDONTWRITEBYTECODE here makes it)")
             print(f"ratio                           {one_median / tf_median:.3f}")
-            one_cpu_median = statistics.median(one_cpu)
-            print(f"one image's CPU time            median {one_cpu_median:.3f} s (user + system of the whole call; not a wall time)")
+            print(f"{'':31}CPU: user + system of the whole call, not a wall time")
             checks += [
                 (f"one image <= {ONE_IMAGE_LIMIT_S} s median", one_median <= ONE_IMAGE_LIMIT_S),
                 (f"one image <= {TF_IMPORT_RATIO_LIMIT} of the TensorFlow import", one_median / tf_median <= TF_IMPORT_RATIO_LIMIT),
