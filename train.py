@@ -13,6 +13,7 @@ shipped model by accident.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib.metadata
 import json
 import math
@@ -20,8 +21,10 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -238,6 +241,51 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, augment: b
                 self.upcoming = self.pool.submit(self._make, self.epoch + 1) if self.epoch + 1 < epochs else None
 
     return EpochBatches()
+
+
+def make_interrupt_at_step_end():
+    """A Keras callback and context manager: during fit, Ctrl-C stops training at the end of the current step.
+
+    Python runs a SIGINT handler in the main thread at whatever bytecode it reaches, and during fit that is
+    usually inside TensorFlow's function-call machinery (between the C++ call of a training step and the
+    handling of its outputs), while tf.data's prefetch thread runs the batch generator. A KeyboardInterrupt
+    raised there was sometimes swallowed (training went on) and sometimes killed the process a moment later
+    in glibc (free(): invalid next size). So the handler only takes note, and the callback raises
+    KeyboardInterrupt between steps, in Keras's own Python loop. A second Ctrl-C raises at once, for a step
+    that never ends.
+    """
+    import keras
+
+    class InterruptAtStepEnd(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.requested = False
+            self.previous_handler = None
+
+        def __enter__(self):
+            if threading.current_thread() is threading.main_thread():  # only the main thread may set handlers
+                self.previous_handler = signal.signal(signal.SIGINT, self._note)
+            return self
+
+        def __exit__(self, *exc_info) -> None:
+            if self.previous_handler is not None:
+                signal.signal(signal.SIGINT, self.previous_handler)
+
+        def _note(self, signum, frame) -> None:
+            self.requested = True
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+        def _stop_if_requested(self) -> None:
+            if self.requested:
+                raise KeyboardInterrupt
+
+        def on_train_batch_end(self, batch, logs=None) -> None:
+            self._stop_if_requested()
+
+        def on_test_batch_end(self, batch, logs=None) -> None:  # validation steps
+            self._stop_if_requested()
+
+    return InterruptAtStepEnd()
 
 
 def make_epoch_clock(epochs: int):
@@ -506,17 +554,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"validating on {len(x_val):,}, for {config['epochs']} epochs; data: {dataset.source}"
         )
         fit_started = time.perf_counter()
+        interrupted = False
         try:
-            history = model.fit(
-                train_data,
-                epochs=config["epochs"],
-                validation_data=validation,
-                callbacks=callbacks,
-                verbose=1 if sys.stdout.isatty() else 2,
-            ).history
+            with make_interrupt_at_step_end() as stop_on_interrupt:
+                history = model.fit(
+                    train_data,
+                    epochs=config["epochs"],
+                    validation_data=validation,
+                    callbacks=[*callbacks, stop_on_interrupt],
+                    verbose=1 if sys.stdout.isatty() else 2,
+                ).history
         except KeyboardInterrupt:
-            # The next epoch's augmentation may be running in its thread: let it finish before Python tears
-            # down, or the process can die in OpenCV's or TensorFlow's teardown instead of exiting 130.
+            interrupted = True
+        if interrupted:  # out of the except block, so that the exception no longer holds fit's frames
+            # Stop every thread that runs Python for the input before the interpreter tears down: a thread
+            # still in Python code then can take the process down with it instead of it exiting 130.
+            # Collecting deletes Keras's epoch iterator (held in a reference cycle) and with it the tf.data
+            # iterator, which cancels and joins its prefetch thread; then the next epoch's augmentation finishes.
+            gc.collect()
             train_data.pool.shutdown(wait=True, cancel_futures=True)
             print("\ntrain.py: interrupted; nothing was written and the previous model is untouched", file=sys.stderr)
             return 130
