@@ -44,6 +44,8 @@ FRAME_TILT = 0.06
 STRAIGHT_DRIFT = 3
 RUN_THICKNESS = 0.25
 OWN_RUN = 0.8
+FRAME_STRAY = 0.1  # ink off a frame's runs, in squared digit heights: less than a digit's
+PAGE_SPAN = 0.8  # a piece this share of the picture wide and high, the only one to judge the digits by, is lines joined to them
 # --- the row and grouping
 ROW_REACH = 1.0  # a component joins the row when its middle is this many digit heights from its neighbour's
 # A thin pen that skipped leaves a digit in pieces a few stroke widths apart: pieces closer than
@@ -537,6 +539,38 @@ def _straight(parts, label: int) -> bool:
     return cv2.countNonZero(crop & runs) >= STRAIGHT_SHARE * cv2.countNonZero(crop)
 
 
+def _digit_height(parts, content: np.ndarray, ink: np.ndarray, across: bool = True) -> float:
+    """About how tall the digits are, judged on the pieces that are neither straight lines and corners
+    (the frame's pieces can outnumber the digits) nor boxes around other pieces (a frame whose sides are
+    as straight as a 4 and a 7 inside it), the larger half of them (a broken pen's dashes are many and
+    small). When the only such piece spans the picture (PAGE_SPAN; pale rules the eraser missed join the digits to
+    a frame around the page), it is judged on what is left of the ink without the lines across the page."""
+    curved = np.array([not _straight(parts, label) for label in content], dtype=bool)
+    holder = np.array(
+        [
+            np.any(
+                (parts.top[content] > parts.top[label])
+                & (parts.bottom[content] < parts.bottom[label])
+                & (parts.left[content] > parts.left[label])
+                & (parts.right[content] < parts.right[label])
+            )
+            for label in content
+        ],
+        dtype=bool,
+    )
+    pool = next((content[keep] for keep in (curved & ~holder, ~holder, curved) if keep.any()), content)
+    spans = pool.size == 1 and (parts.right - parts.left)[pool[0]] >= PAGE_SPAN * parts.shape[1]
+    if across and spans and (parts.bottom - parts.top)[pool[0]] >= PAGE_SPAN * parts.shape[0]:
+        level = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((1, round(PAGE_SPAN * ink.shape[1])), np.uint8))
+        upright = cv2.morphologyEx(ink, cv2.MORPH_OPEN, np.ones((round(PAGE_SPAN * ink.shape[0]), 1), np.uint8))
+        rest = components((ink > 0) & (cv2.dilate(level | upright, np.ones((3, 3), np.uint8)) == 0))
+        rest_content = np.flatnonzero(rest.area >= max(SPECK_FRACTION * rest.area.max(initial=0), 2))
+        if rest_content.size:
+            return _digit_height(rest, rest_content, ink, across=False)
+    larger = (parts.bottom - parts.top)[pool][np.argsort(parts.area[pool])[pool.size // 2 :]]
+    return float(np.percentile(larger, 75))
+
+
 def _frame_pieces(found: Ink) -> tuple[list[int], np.ndarray]:
     """Components that lie on a frame's straight sides: on runs of ink FRAME_HEIGHT times as long as the
     digits are tall (level or upright), which no digit's stroke makes; and the pixels of such runs to
@@ -545,26 +579,36 @@ def _frame_pieces(found: Ink) -> tuple[list[int], np.ndarray]:
     the ink before erasing, where the frame is whole."""
     parts, content = found.parts, found.keep
     heights = (parts.bottom - parts.top)[content]
-    # The digits' height, judged on the pieces that are not straight lines and corners themselves
-    # (the frame's pieces can outnumber the digits), the larger half of them (a broken pen's dashes
-    # are many and small).
-    curved = np.array([not _straight(parts, label) for label in content], dtype=bool)
-    pool = content[curved] if curved.any() else content
-    larger = (parts.bottom - parts.top)[pool][np.argsort(parts.area[pool])[pool.size // 2 :]]
-    length = round(FRAME_HEIGHT * float(np.percentile(larger, 75)))
     ink = np.ascontiguousarray(found.ink > found.threshold, dtype=np.uint8)
+    # Faint rules the eraser missed lie under the threshold, joined to the strokes by hysteresis: where
+    # lines are erased from the digits, the components' pixels count as ink too.
+    faint = np.ascontiguousarray(ink | parts.mask(content), dtype=np.uint8)
+    length = round(FRAME_HEIGHT * _digit_height(parts, content, faint))
     # A drawn frame's side drifts a few pixels over its length (a hand's tilt): let its runs through that.
     drift = max(STRAIGHT_DRIFT, round(FRAME_TILT * length))
-    level = cv2.morphologyEx(cv2.dilate(ink, np.ones((drift, 1), np.uint8)), cv2.MORPH_OPEN, np.ones((1, length), np.uint8)) & ink
-    upright = cv2.morphologyEx(cv2.dilate(ink, np.ones((1, drift), np.uint8)), cv2.MORPH_OPEN, np.ones((length, 1), np.uint8)) & ink
+
+    def runs(ink: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        level = cv2.morphologyEx(cv2.dilate(ink, np.ones((drift, 1), np.uint8)), cv2.MORPH_OPEN, np.ones((1, length), np.uint8)) & ink
+        upright = cv2.morphologyEx(cv2.dilate(ink, np.ones((1, drift), np.uint8)), cv2.MORPH_OPEN, np.ones((length, 1), np.uint8)) & ink
+        return level, upright
+
+    level, upright = runs(ink)
     on_runs = np.bincount(parts.labels[(level | upright) > 0], minlength=parts.count + 1)[1:]
-    pieces = [int(label) for label in content if on_runs[label] >= STRAIGHT_SHARE * parts.area[label]]
+    # A frame's piece lies mostly on the runs, and what lies off them is less ink than a digit holds
+    # (a frame joined to the digits by rules the eraser missed is mostly lines too, but not only).
+    stray = FRAME_STRAY * (length / FRAME_HEIGHT) ** 2
+    pieces = [
+        int(label)
+        for label in content
+        if on_runs[label] >= STRAIGHT_SHARE * parts.area[label] and parts.area[label] - on_runs[label] < stray
+    ]
     # A component with the digits in it, joined to the frame or the rules the eraser missed: the thin
     # runs go (where a digit's stroke crosses a run, the ink runs on across it, and stays).
     long_side = np.maximum(heights, (parts.right - parts.left)[content])
     joined = np.setdiff1d(content[(long_side >= length) & (on_runs[content] > 0)], pieces)
     erase = np.zeros(parts.shape, dtype=bool)
     if joined.size:
+        level, upright = runs(faint)
         mask = np.ascontiguousarray(parts.mask(joined), dtype=np.uint8)
         across = max(3, round(RUN_THICKNESS * length / FRAME_HEIGHT))
         thick_rows = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((across, 1), np.uint8))

@@ -243,25 +243,50 @@ def test_a_candidate_cut_that_draws_blank_is_no_digit(judge):
     assert len(pieces) == 1 and np.array_equal(pieces[0], blob)
 
 
-# MNIST test digits that the realistic generator pushed together (benchmarks/realistic.py's touching_pair,
-# the --seed 1 set's pictures 349 and 699): a 1 leaning on a 4, on a 6.
-LEANING_ONES = {"41": (4217, 4169, 349), "61": (2210, 9464, 699)}
+def generated(style: str, seed: int, picture: int, indices: tuple[int, ...], mnist_path: Path, folder: Path) -> Image.Image:
+    """Picture ``picture`` of benchmarks/realistic.py's --seed ``seed`` number set, drawn again from its MNIST test digits."""
+    from benchmarks import realistic
+
+    images = np.load(mnist_path)["x_test"]
+    rng = np.random.default_rng([seed, 2, picture])
+    rng.integers(realistic.NUMBER_LENGTHS[0], realistic.NUMBER_LENGTHS[1] + 1)  # generate_numbers draws the length first
+    sample = realistic.NUMBER_STYLES[style]([images[index] for index in indices], rng)
+    path = folder / f"{style}_{seed}_{picture}{sample.extension}"
+    sample.save(path)
+    return preprocess.open_image(path)
+
+
+# MNIST test digits that the realistic generator pushed together (touching_pair, the --seed 1 set's
+# pictures 349 and 699): a 1 leaning on a 4, on a 6.
+LEANING_ONES = {"41": (349, (4217, 4169)), "61": (699, (2210, 9464))}
 
 
 @pytest.mark.parametrize("text", LEANING_ONES)
 def test_a_one_leaning_on_a_digit_is_cut_though_the_whole_reads_as_one(read, mnist_path, text, tmp_path):
     # Together they read surely as one digit (a 4 both), so the judge never tried them; now a blob
     # as wide as a digit and a 1 is tried too, and cut where the model is far surer of both pieces.
-    from benchmarks import realistic
+    picture, indices = LEANING_ONES[text]
+    assert read(generated("touching_pair", 1, picture, indices, mnist_path, tmp_path)) == text
 
-    first, second, picture = LEANING_ONES[text]
-    images = np.load(mnist_path)["x_test"]
-    rng = np.random.default_rng([1, 2, picture])
-    rng.integers(realistic.NUMBER_LENGTHS[0], realistic.NUMBER_LENGTHS[1] + 1)  # generate_numbers draws the length first
-    sample = realistic.touching_pair([images[first], images[second]], rng)
-    path = tmp_path / f"{text}{sample.extension}"
-    sample.save(path)
-    assert read(preprocess.open_image(path)) == text
+
+@pytest.mark.parametrize("text", ["47", "71"])
+def test_an_open_frame_around_straight_digits_is_dropped(text):
+    # A box drawn by hand, not closed at a corner, around digits made of straight strokes only: every
+    # piece is "straight", so the digits' height was judged on the frame itself, too tall for its
+    # own sides to count as a frame's. Pieces that box others in are not digits to judge by.
+    size = (700, 400)
+    frame = Image.new("L", size, 0)
+    right = 220 + len(text) * 120
+    ImageDraw.Draw(frame).line([(150, 110), (150, 90), (right, 90), (right, 320), (150, 320), (150, 140)], fill=255, width=8)
+    digits = digit_layer(text, 120, 10, start=(200, 140), size=size)
+    assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(frame)))), text, pen=10)
+
+
+def test_a_page_frame_joined_to_the_digits_by_pale_rules(read, mnist_path, tmp_path):
+    # The generator's ruled_frame (--seed 1, picture 547): pale rules the eraser left join "083" to
+    # the frame around the page and the margin line, one component as large as the picture. The
+    # digits' height is judged without the lines across the page, and the rules are erased from it.
+    assert read(generated("ruled_frame", 1, 547, (7354, 2203, 2031), mnist_path, tmp_path)) == "083"
 
 
 def test_the_judge_keeps_a_wide_digit_whole(judge):
