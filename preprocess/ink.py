@@ -148,10 +148,9 @@ def dark_ink(gray: np.ndarray) -> bool:
     if max(gray.shape) <= SMALL_DRAWING:
         # A drawing this small comes from a paint program, not a camera: no table around a sheet,
         # and its border is the background it was drawn on, whatever the fat strokes leave between them.
-        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-        level = _median(border)
-        if np.mean(np.abs(border - level) < BORDER_UNIFORMITY) >= BORDER_SHARE and abs(level - 0.5) >= 0.25:
-            return level > 0.5
+        paper = _even_border(gray)
+        if paper is not None:
+            return paper
     # Dark strokes are judged on a small copy that keeps them at full contrast however thin: averaged
     # down, a thin pen line on a photo's paper fades until the paper's texture outweighs it. (Light
     # strokes on dark backgrounds come from paint programs and chalk: bold, and kept by averaging.)
@@ -177,7 +176,22 @@ def dark_ink(gray: np.ndarray) -> bool:
         low, high = np.percentile(values, [1, 99])
         if abs(bulk - edge) >= max(MIN_CONTRAST, SURROUND_CONTRAST * float(high - low)):
             return bulk > edge
+        # Without a surround, an even border is the page or canvas around a digit cropped tightly: a marker
+        # stroke wider than the window is "paper" to the local median, and the paper around it and in
+        # its loops "ink", so the two sums mislead (a fat 0 read as its own hole).
+        paper = _even_border(values)
+        if paper is not None:
+            return paper
     return darker >= lighter
+
+
+def _even_border(values: np.ndarray) -> bool | None:
+    """True for an image edge of one light level, False for one dark level, None for a mixed or mid-grey edge."""
+    border = np.concatenate([values[0], values[-1], values[:, 0], values[:, -1]])
+    level = _median(border)
+    if np.mean(np.abs(border - level) < BORDER_UNIFORMITY) >= BORDER_SHARE and abs(level - 0.5) >= 0.25:
+        return level > 0.5
+    return None
 
 
 def ink_map(image: Image.Image) -> np.ndarray:
