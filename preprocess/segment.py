@@ -131,8 +131,10 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     found, boxes = _without_frames(clean(ink_map(image)))
     parts, content = found.parts, found.keep
     main = main_digit(found)  # validates that something digit-sized exists
-    if boxes:
+    if boxes and not _outside_boxes(found, boxes):
         return _boxed_digits(found, boxes)
+    # Digits outside the boxes found (boxes the line eraser took, or a number written beside a
+    # form's boxes) are read as a row like any other; the boxes found are gone as frames.
     # The row, followed from the first digit found (with its broken-off pieces: the largest single
     # piece of a broken digit may be a short dash) out to both sides.
     band = parts.bottom[main].max() - parts.top[main].min()
@@ -615,6 +617,28 @@ def _frame_pieces(found: Ink) -> tuple[list[int], np.ndarray]:
         thick_cols = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, across), np.uint8))
         erase = (mask > 0) & (((level > 0) & (thick_rows == 0)) | ((upright > 0) & (thick_cols == 0)))
     return pieces, erase
+
+
+def _box_holding(found: Ink, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:
+    """For each component in found.keep, the index of the box its middle lies in, or -1."""
+    parts, content = found.parts, found.keep
+    middles_y = (parts.top[content] + parts.bottom[content]) / 2
+    middles_x = (parts.left[content] + parts.right[content]) / 2
+    holding = np.full(content.size, -1)
+    for index, (top, bottom, left, right) in enumerate(boxes):
+        holding[(middles_y > top) & (middles_y < bottom) & (middles_x > left) & (middles_x < right)] = index
+    return holding
+
+
+def _outside_boxes(found: Ink, boxes: list[tuple[int, int, int, int]]) -> bool:
+    """True if a piece outside every box is as tall as FRAGMENT_HEIGHT of the digits in them: a digit
+    whose box was not found."""
+    parts, content = found.parts, found.keep
+    holding = _box_holding(found, boxes)
+    heights = (parts.bottom - parts.top)[content]
+    if not (holding >= 0).any():
+        return True
+    return bool(np.any(heights[holding < 0] >= FRAGMENT_HEIGHT * np.median(heights[holding >= 0])))
 
 
 def _boxed_digits(found: Ink, boxes: list[tuple[int, int, int, int]]) -> list[Digit]:

@@ -113,6 +113,24 @@ def test_form_field_boxes_hold_one_digit_each(apart):
     assert [digit.left for digit in digits] == sorted(digit.left for digit in digits)
 
 
+def test_digits_outside_the_boxes_found_are_still_read():
+    # Boxes apart, two of them found and the rest gone (the line eraser can take a pale printed box):
+    # the digits whose boxes are gone are read too, as a row, not dropped.
+    box_w, box_h, apart = 130, 170, 30
+    size = (60 + 4 * (box_w + apart), 300)
+    printed = Image.new("L", size, 0)
+    for index in (0, 2):
+        left = 30 + index * (box_w + apart)
+        ImageDraw.Draw(printed).rectangle((left, 60, left + box_w, 60 + box_h), outline=255, width=4)
+    written = Image.new("L", size, 0)
+    pen = ImageDraw.Draw(written)
+    for index, digit in enumerate("4107"):
+        left = 30 + index * (box_w + apart) + 15
+        for stroke in STROKES[digit]:
+            pen.line([(left + x * 100, 90 + y * 110) for x, y in stroke], fill=255, width=9, joint="curve")
+    assert len(segment_number(on_paper(written, extra=printed, extra_ink=90))) == 4
+
+
 def skipping_pen(layer: Image.Image, period: int, gap: int) -> Image.Image:
     """A ballpoint that skips: every ``period`` pixels along the diagonal, ``gap`` pixels left out."""
     pixels = np.asarray(layer).copy()
