@@ -103,6 +103,7 @@ def report(name: str, timings: list[tuple[float, Path, str]], slowest: int) -> N
 
 def import_seconds(runs: int) -> tuple[float, float]:
     """Median wall seconds of a fresh `import preprocess`, and of importing only numpy and Pillow."""
+
     def median_wall(code: str) -> float:
         walls = []
         for _ in range(runs):
