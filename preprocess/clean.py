@@ -38,13 +38,17 @@ EDGE_SLACK = 0.05  # a line this close (fraction of the image) to an image edge 
 LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
 # A digit crossed out by stray lines (thin straight strokes at any angle, drawn over it to test a
 # recognizer): a component spanning STRAY_SPAN of both image sides, whose thick strokes (what a disk
-# of radius 1/STRAY_THINNESS of the mean stroke width fits in) hold STRAY_THICK_SHARE of its ink, loses
+# of radius 1/STRAY_THINNESS of the mean stroke width fits in, at most STRAY_RADIUS pixels: a line over a
+# fat marker's digit is no thicker than over any other, and a large disk is slow) hold STRAY_THICK_SHARE of its ink, loses
 # the thin straight runs at least STRAY_LENGTH of the image's longer side long (the digit's strokes
-# cut them into pieces, joined across gaps up to STRAY_GAP of that side) that begin and end outside
-# the thick strokes' box: drawn across the digit, not a thin stroke of its own, which ends in it.
+# cut them into pieces, each at least STRAY_PIECE of that side, joined across gaps up to STRAY_GAP)
+# that begin and end outside the thick strokes' box: drawn across the digit, not a thin stroke of its
+# own, which ends in it.
 STRAY_SPAN = 0.85
 STRAY_THINNESS = 3
+STRAY_RADIUS = 4
 STRAY_GAP = 0.15
+STRAY_PIECE = 0.05
 STRAY_THICK_SHARE = 0.3
 STRAY_LENGTH = 0.4
 LINE_BEYOND = 2.0  # a line crossing a digit is erased only when it runs this many times the digit's extent, on both sides
@@ -192,7 +196,8 @@ def _sloped_lines(mask: np.ndarray) -> tuple[np.ndarray, bool, bool]:
     rest = mask & ~found if runs else mask
     # The lines of a photo taken at an angle converge and bow: each slope takes the lines it fits, and
     # the slope of those left is looked for among what is left. Most images stop at the first slope:
-    # their sloping strokes are no lines (and a page whose steepest lines are none holds none).
+    # what it finds there, if anything, is less than one line's length, pieces of the digit's own
+    # strokes, and then the page holds no ruled lines.
     tried: list[int] = []
     for _ in range(MAX_LINE_SLOPES):
         slope, step = _slope(rest, tried)
@@ -200,11 +205,11 @@ def _sloped_lines(mask: np.ndarray) -> tuple[np.ndarray, bool, bool]:
             break
         tried.append(step)
         sloping = _lines_at_slope(rest, slope)
-        if not sloping.any():
+        found = found | sloping
+        if np.count_nonzero(sloping) < LINE_SPAN * width:
             if sloping_found:
                 continue
             break
-        found = found | sloping
         rest = rest & ~sloping
         sloping_found = True
     return found, runs, sloping_found
@@ -325,14 +330,29 @@ def _without_stray_lines(parts: Components) -> Components:
     if not np.any((parts.bottom - parts.top >= STRAY_SPAN * height) & (parts.right - parts.left >= STRAY_SPAN * width)):
         return parts  # (most images: nothing spans them)
     binary = _binary(parts.labels > 0)
-    radius = max(1, round(stroke_width(binary) / STRAY_THINNESS))
+    radius = int(np.clip(round(stroke_width(binary) / STRAY_THINNESS), 1, STRAY_RADIUS))
     thick = cv2.morphologyEx(binary, cv2.MORPH_OPEN, disk(radius))
     if cv2.countNonZero(thick) < STRAY_THICK_SHARE * cv2.countNonZero(binary):
         return parts
     thin = cv2.subtract(binary, thick)
+    # Only long pieces no wider than the disk can be parts of such lines: not the short bits of a
+    # fat digit's ragged edges, nor the wide leftovers of its bends (both slow down the line search).
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(thin, connectivity=8)
+    piece_width, piece_height, area = stats[1:, cv2.CC_STAT_WIDTH], stats[1:, cv2.CC_STAT_HEIGHT], stats[1:, cv2.CC_STAT_AREA]
+    long_pieces = np.flatnonzero(
+        (np.maximum(piece_width, piece_height) >= STRAY_PIECE * max(height, width))
+        & (area <= np.hypot(piece_width, piece_height) * (2 * radius + 1))
+    )
+    if long_pieces.size == 0:
+        return parts
+    searched = thin
+    if long_pieces.size < count - 1:
+        keep = np.zeros(count, np.uint8)
+        keep[long_pieces + 1] = 1
+        searched = keep[labels]
     length = round(STRAY_LENGTH * max(height, width))
     gap = round(STRAY_GAP * max(height, width))
-    segments = cv2.HoughLinesP(thin, 1, np.pi / 180, threshold=length // 2, minLineLength=length, maxLineGap=gap)
+    segments = cv2.HoughLinesP(searched, 1, np.pi / 180, threshold=length // 2, minLineLength=length, maxLineGap=gap)
     if segments is None:
         return parts
     left, top, box_width, box_height = cv2.boundingRect(thick)

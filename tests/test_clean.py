@@ -80,8 +80,8 @@ def full_lines_at_slope(mask: np.ndarray, slope: float) -> np.ndarray:
 def full_lines(mask: np.ndarray, sloped: bool = True) -> np.ndarray:
     across = full_horizontal_lines(mask)
     if sloped:
-        # Slope after slope, each searched among the ink the earlier ones left, until a slope finds no
-        # line (the first one: then there are none) or none is left that could hold one.
+        # Slope after slope, each searched among the ink the earlier ones left, until the first finds
+        # less than a line's length (then there are no lines) or no slope is left that could hold one.
         rest, tried, found_any = mask & ~across, [], False
         for _ in range(clean.MAX_LINE_SLOPES):
             slope, step = full_slope(rest, tuple(tried))
@@ -89,9 +89,12 @@ def full_lines(mask: np.ndarray, sloped: bool = True) -> np.ndarray:
                 break
             tried.append(step)
             found = full_lines_at_slope(rest, slope)
-            if not found.any() and not found_any:
+            across = across | found
+            if np.count_nonzero(found) < clean.LINE_SPAN * mask.shape[1]:
+                if found_any:
+                    continue
                 break
-            across, rest, found_any = across | found, rest & ~found, found_any or found.any()
+            rest, found_any = rest & ~found, True
     return across | full_horizontal_lines(mask.T).T
 
 
