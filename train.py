@@ -216,6 +216,7 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, augment: b
         def __init__(self) -> None:
             super().__init__()
             self.epoch = 0
+            self.last_index = -1
             self.pool = ThreadPoolExecutor(max_workers=1)
             self.current = self._make(0)
             self.upcoming = self.pool.submit(self._make, 1) if epochs > 1 else None
@@ -230,15 +231,19 @@ def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, augment: b
             return math.ceil(len(x) / batch_size)
 
         def __getitem__(self, index: int):
+            # The next epoch starts where the batches start over after the last one (fit(shuffle=False)
+            # asks for them in order). Not in on_epoch_end: Keras calls that once before the first epoch
+            # too, and tf.data's prefetch asks for the next epoch's first batches before Keras calls it at
+            # the end of an epoch. (Keras reads batches 0 and 1 once beforehand for their shapes; those do
+            # not follow a last batch.)
+            if index == 0 and self.last_index == len(self) - 1 and self.upcoming is not None:
+                self.epoch += 1
+                self.current = self.upcoming.result()
+                self.upcoming = self.pool.submit(self._make, self.epoch + 1) if self.epoch + 1 < epochs else None
+            self.last_index = index
             images, labels = self.current
             batch = slice(index * batch_size, (index + 1) * batch_size)
             return data.normalize(images[batch]), labels[batch]
-
-        def on_epoch_end(self) -> None:
-            self.epoch += 1
-            if self.upcoming is not None:
-                self.current = self.upcoming.result()
-                self.upcoming = self.pool.submit(self._make, self.epoch + 1) if self.epoch + 1 < epochs else None
 
     return EpochBatches()
 
@@ -560,6 +565,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 history = model.fit(
                     train_data,
                     epochs=config["epochs"],
+                    # Batches in order: each epoch's images are already shuffled, and the data switches to
+                    # the next epoch's where the batches start over (make_train_dataset).
+                    shuffle=False,
                     validation_data=validation,
                     callbacks=[*callbacks, stop_on_interrupt],
                     verbose=1 if sys.stdout.isatty() else 2,

@@ -311,3 +311,37 @@ def test_recompute_batchnorm_keeps_the_statistics_of_all_images():
     features = np.asarray(feeding(images)).reshape(-1, layer.input.shape[-1])
     np.testing.assert_allclose(np.asarray(layer.moving_mean), features.mean(axis=0), rtol=1e-4, atol=1e-5)
     assert layer.momentum == pytest.approx(BATCHNORM_MOMENTUM)
+
+
+def test_each_epoch_trains_on_its_own_shuffle():
+    """Epoch e's batches are all, in order, from the (seed, e) shuffle: Keras calls on_epoch_end before the first
+    epoch too, and tf.data prefetches an epoch's first batches before the last one's on_epoch_end, so the
+    data must not switch there (it used to: epoch 0's shuffle was never trained on, and the last one twice)."""
+    import keras
+
+    x, y = draw_bars(96, seed=3)
+    epochs, batch_size = 3, 32
+    dataset = train.make_train_dataset(x, y, batch_size, augment=False, seed=5, epochs=epochs)
+    served = []
+    serve = type(dataset).__getitem__
+
+    def recording(self, index):
+        images, labels = serve(self, index)
+        served.append((index, labels.copy()))
+        return images, labels
+
+    type(dataset).__getitem__ = recording
+    model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
+    model.fit(dataset, epochs=epochs, verbose=0, shuffle=False)  # as train.py fits: the batches in order
+    dataset.pool.shutdown()
+    steps = len(dataset)
+    # Keras first reads a batch or two for their shapes, and tf.data may prefetch into a pass after the last.
+    start = [position for position, (index, _) in enumerate(served) if index == 0][1]
+    trained = served[start : start + epochs * steps]
+    for epoch in range(epochs):
+        labels = dataset._make(epoch)[1]
+        for step in range(steps):
+            index, got = trained[epoch * steps + step]
+            assert index == step
+            np.testing.assert_array_equal(got, labels[step * batch_size : (step + 1) * batch_size], err_msg=f"epoch {epoch}")
