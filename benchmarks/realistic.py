@@ -34,6 +34,7 @@ MAX_TILT_DEGREES = 10.0  # slight rotation of a hand-held photo or a sloppy writ
 MARGIN = 0.03  # fraction of each side kept clear of ink, so no digit is cut by the image edge
 SUPERSAMPLE = 4  # pen-width changes and stroke thinning run on the digit upsampled this many times
 INK_THRESHOLD = 0.4  # MNIST grey level taken as the edge of a pen stroke
+FILLED_WIDTH = 2.0  # a part of a digit this many stroke widths thick is a loop filled in (see stroke_ink)
 PAPER_WHITE = 255.0
 ORIENTATION_TAG = 0x0112  # EXIF orientation
 MANIFEST_CSV = "labels.csv"
@@ -150,10 +151,38 @@ def _thin(mask: np.ndarray) -> np.ndarray:
             return image[1:-1, 1:-1].astype(bool)
 
 
-def stroke_ink(digit: np.ndarray, height: float, pen_width: float, *, hard: bool = False) -> np.ndarray:
-    """MNIST digit -> float32 ink coverage, redrawn along its centre lines with a round pen ``pen_width`` px wide."""
+def _shrink(mask: np.ndarray, radius: int) -> np.ndarray:
+    """A bool mask eroded (radius < 0: dilated) by a square of ``abs(radius)`` pixels on each side."""
+    if radius == 0:
+        return mask
+    size = 2 * abs(radius) + 1
+    layer = Image.fromarray(mask.astype(np.uint8) * 255)
+    return np.asarray(layer.filter(ImageFilter.MinFilter(size) if radius > 0 else ImageFilter.MaxFilter(size))) > 0
+
+
+def _with_filled_loops(mask: np.ndarray, skeleton: np.ndarray) -> np.ndarray:
+    """The skeleton with each part of the digit FILLED_WIDTH times thicker than its strokes (a loop that
+    MNIST's thick pen filled in: a 6's, a 9's, an 8's) drawn as its outline: thinned, such a blob is a
+    line or a dot, and a 6 becomes an L that nobody reads as a 6."""
+    # Half a stroke's width: how far in the mask shrinks before it loses half of the centre line.
+    half = 1
+    while half < max(mask.shape) and (skeleton & _shrink(mask, half)).sum() > skeleton.sum() / 2:
+        half += 1
+    radius = max(1, round(FILLED_WIDTH * half))
+    core = _shrink(mask, radius)
+    if not core.any():
+        return skeleton
+    filled = _shrink(core, -2 * radius) & mask  # grown back over the blob, to its own round edge
+    outline = filled & ~_shrink(filled, 1)
+    return (skeleton & ~_shrink(filled, 2)) | outline
+
+
+def stroke_ink(digit: np.ndarray, height: float, pen_width: float, *, hard: bool = False, loops: bool = False) -> np.ndarray:
+    """MNIST digit -> float32 ink coverage, redrawn along its centre lines with a round pen ``pen_width`` px wide
+    (with ``loops``, the loops MNIST's thick strokes filled in are drawn round their outline)."""
     big, mnist_height = _upsampled(digit)
-    skeleton = _thin(np.asarray(big) > INK_THRESHOLD)
+    mask = np.asarray(big) > INK_THRESHOLD
+    skeleton = _with_filled_loops(mask, _thin(mask)) if loops else _thin(mask)
     scale = height / mnist_height
     oversample = 1 if hard else 2  # drawn large and shrunk, for anti-aliased edges
     step = scale / SUPERSAMPLE * oversample  # drawing pixels per skeleton pixel
@@ -911,7 +940,8 @@ def broken_strokes(digits: Sequence[np.ndarray], rng: np.random.Generator) -> Sa
     """Thin pen strokes, 1-3% of the digit's height wide, broken where the pen skipped and faint where it was light."""
     digit_height = rng.uniform(60, 200)
     pen_width = max(1.2, rng.uniform(0.01, 0.03) * digit_height)
-    masks = [_broken(stroke_ink(digit, digit_height * rng.uniform(0.9, 1.1), pen_width), pen_width, rng) for digit in digits]
+    # Loops MNIST's thick pens filled in are drawn round: thinned to a centre line, a 6 would be an L.
+    masks = [_broken(stroke_ink(digit, digit_height * rng.uniform(0.9, 1.1), pen_width, loops=True), pen_width, rng) for digit in digits]
     row = _lay_row(masks, _row_gaps(len(masks), digit_height, rng), int(max(mask.shape[0] for mask in masks) + 0.2 * digit_height), rng)
     shape = _number_page(row.shape, rng)
     return _number_sample(_place(row, shape, rng), _pen_ink(rng, dark_share=0.5), rng)

@@ -152,6 +152,29 @@ def _ink_columns(coverage: np.ndarray) -> np.ndarray:
     return coverage.max(axis=0) > 0.5
 
 
+def filled_six() -> np.ndarray:
+    """A '6' as MNIST's thick pens write it: a stem 3 pixels wide and a loop filled in with ink, uint8 (28, 28)."""
+    digit = np.zeros((28, 28), dtype=np.uint8)
+    digit[4:20, 9:12] = 255
+    rows, cols = np.indices(digit.shape)
+    digit[(rows - 18) ** 2 + (cols - 14) ** 2 <= 36] = 255
+    return digit
+
+
+def test_a_loop_filled_in_is_drawn_round_by_a_thin_pen():
+    # Thinned to its centre line, a filled loop is a line: the 6 became an L (broken_strokes drew
+    # such 6s, 8s and 9s that nobody could read). Drawn round its outline, the loop is a loop again.
+    import cv2
+
+    def holes(coverage: np.ndarray) -> int:
+        paper = np.pad((coverage < 0.5).astype(np.uint8), 1, constant_values=1)
+        return cv2.connectedComponents(paper, connectivity=4)[0] - 2  # background and the paper around
+
+    assert holes(realistic.stroke_ink(filled_six(), 200, pen_width=4)) == 0
+    assert holes(realistic.stroke_ink(filled_six(), 200, pen_width=4, loops=True)) == 1
+    assert np.array_equal(realistic.stroke_ink(bar_digit(), 200, 4), realistic.stroke_ink(bar_digit(), 200, 4, loops=True))
+
+
 def test_a_touching_pair_touches_and_a_gap_separates():
     bar = realistic.mask_ink(bar_digit(), 100)
     width = _ink_columns(bar).sum()
