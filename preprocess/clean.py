@@ -127,11 +127,11 @@ def _vertical_lines(mask: np.ndarray) -> tuple[np.ndarray, bool]:
     return found.T, runs
 
 
-def _slope(mask: np.ndarray, tried: Sequence[int] = ()) -> tuple[float, int]:
+def _slope(mask: np.ndarray, tried: Sequence[int] = (), refine: bool = False) -> tuple[float, int]:
     """The slope (rows per column) of sloping ruled lines in a bool mask, 0 when there are none or they
     are level: the shear under which some row of the sheared mask holds the most ink (a Radon transform
     over a few angles, on a sample of the ink), when that row could hold a line; and the number of the
-    search's step it was refined from (0 for -MAX_SLOPE). The steps numbered in ``tried`` are passed over."""
+    search's step it was (``refine``) refined from (0 for -MAX_SLOPE). The steps in ``tried`` are passed over."""
     height, width = mask.shape
     count = np.count_nonzero(mask)
     if count < LINE_SPAN * width:
@@ -142,14 +142,19 @@ def _slope(mask: np.ndarray, tried: Sequence[int] = ()) -> tuple[float, int]:
     rows, cols = points[:, 1].astype(np.float32), points[:, 0].astype(np.float32)
     slopes = np.linspace(-MAX_SLOPE, MAX_SLOPE, 2 * SLOPE_STEPS + 1)
     peaks = _peaks(rows, cols, slopes, height, width)
-    candidates = peaks.copy()
-    candidates[list(tried)] = -1
-    best = int(np.argmax(candidates))
+    if tried:
+        candidates = peaks.copy()
+        candidates[list(tried)] = -1
+        best = int(np.argmax(candidates))
+    else:
+        best = int(np.argmax(peaks))
     # A thick level stroke fills a row nearly as well at a small slope; a sloping line fills one only
     # at its own slope, and far better than level.
     sloping = best != SLOPE_STEPS and peaks[best] >= SLOPE_GAIN * peaks[SLOPE_STEPS]
     if not (sloping and peaks[best] * step >= 0.5 * LINE_SPAN * width):
         return 0.0, SLOPE_STEPS
+    if not refine:
+        return float(slopes[best]), best
     # Between two steps a line drifts up to half a step's slope across the image, as much as LINE_TILT
     # allows: the slope is refined around the best step (the step itself stays when nothing fits better).
     fine = slopes[best] + (MAX_SLOPE / SLOPE_STEPS) / (2 * SLOPE_REFINE) * np.arange(-SLOPE_REFINE, SLOPE_REFINE + 1)
@@ -200,7 +205,8 @@ def _sloped_lines(mask: np.ndarray) -> tuple[np.ndarray, bool, bool]:
     # strokes, and then the page holds no ruled lines.
     tried: list[int] = []
     for _ in range(MAX_LINE_SLOPES):
-        slope, step = _slope(rest, tried)
+        # (Refined once the page is known to hold lines: on most pages the first search finds none.)
+        slope, step = _slope(rest, tried, refine=sloping_found)
         if slope == 0.0:
             break
         tried.append(step)

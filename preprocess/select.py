@@ -89,9 +89,9 @@ def _joined_by_faint_ink(found: Ink, content: np.ndarray) -> np.ndarray:
     photo one pixel can be what is left of a stroke (where a thin pen's stem met a 5's bowl, the rest
     of the stem too faint for the threshold), while a speck stands alone on the paper."""
     parts = found.parts
+    if content.size == parts.count:
+        return content  # (most drawings: no piece too small)
     small_pieces = np.setdiff1d(np.arange(parts.count), content)
-    if small_pieces.size == 0:
-        return content
     _, groups = cv2.connectedComponents((found.ink > FAINT_INK).astype(np.uint8), connectivity=8)
     # Every piece lies above the ink threshold, so inside one group of the faint ink.
     group_of = np.zeros(parts.count + 1, dtype=np.int64)

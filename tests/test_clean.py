@@ -44,7 +44,7 @@ def full_peaks(rows: np.ndarray, cols: np.ndarray, slopes: np.ndarray, height: i
     return np.array(peaks)
 
 
-def full_slope(mask: np.ndarray, tried: tuple[int, ...] = ()) -> tuple[float, int]:
+def full_slope(mask: np.ndarray, tried: tuple[int, ...] = (), refine: bool = False) -> tuple[float, int]:
     height, width = mask.shape
     rows, cols = np.nonzero(mask)
     if rows.size < clean.LINE_SPAN * width:
@@ -57,6 +57,8 @@ def full_slope(mask: np.ndarray, tried: tuple[int, ...] = ()) -> tuple[float, in
     sloping = best != clean.SLOPE_STEPS and peaks[best] >= clean.SLOPE_GAIN * peaks[clean.SLOPE_STEPS]
     if not (sloping and peaks[best] * step >= 0.5 * clean.LINE_SPAN * width):
         return 0.0, clean.SLOPE_STEPS
+    if not refine:
+        return float(slopes[best]), best
     # Refined to a sixth of a step around the best step, which stays unless another fits better.
     fine = [
         slopes[best] + clean.MAX_SLOPE / clean.SLOPE_STEPS / (2 * clean.SLOPE_REFINE) * k
@@ -84,7 +86,7 @@ def full_lines(mask: np.ndarray, sloped: bool = True) -> np.ndarray:
         # less than a line's length (then there are no lines) or no slope is left that could hold one.
         rest, tried, found_any = mask & ~across, [], False
         for _ in range(clean.MAX_LINE_SLOPES):
-            slope, step = full_slope(rest, tuple(tried))
+            slope, step = full_slope(rest, tuple(tried), refine=found_any)
             if slope == 0.0:
                 break
             tried.append(step)
@@ -244,9 +246,10 @@ def test_a_thick_bar_in_the_whole_that_is_thin_in_the_subset_is_still_searched()
 def test_slope_matches_the_full_computation_on_sloping_lines():
     for kind in ("sloping", "sloping-down", "noise", "ruled"):
         mask = page(kind)
-        assert clean._slope(mask) == full_slope(mask), kind
-        for step in range(2 * clean.SLOPE_STEPS + 1):  # and with any step already tried
-            assert clean._slope(mask, [step]) == full_slope(mask, (step,)), (kind, step)
+        for refine in (False, True):
+            assert clean._slope(mask, refine=refine) == full_slope(mask, refine=refine), kind
+            for step in range(2 * clean.SLOPE_STEPS + 1):  # and with any step already tried
+                assert clean._slope(mask, [step], refine) == full_slope(mask, (step,), refine), (kind, step)
     assert clean._slope(page("sloping"))[0] > 0 > clean._slope(page("sloping-down"))[0]
 
 
