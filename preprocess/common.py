@@ -57,13 +57,13 @@ class Components:
         table = np.zeros(self.count + 1, dtype=np.int32)
         table[chosen + 1] = np.arange(1, chosen.size + 1)
         boxes = self.top[chosen], self.bottom[chosen], self.left[chosen], self.right[chosen]
-        return Components(table[self.labels], self.area[chosen], *boxes)
+        return Components(np.take(table, self.labels), self.area[chosen], *boxes)
 
     def mask(self, chosen: np.ndarray) -> np.ndarray:
         """Bool (H, W) of the pixels in the given components."""
         table = np.zeros(self.count + 1, dtype=bool)
         table[np.asarray(chosen, dtype=np.int64) + 1] = True
-        return table[self.labels]
+        return np.take(table, self.labels)  # the same as table[self.labels], in fewer instructions
 
     def touches_border(self, chosen: np.ndarray) -> np.ndarray:
         """Bool per component: it reaches an image edge."""

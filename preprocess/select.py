@@ -78,7 +78,8 @@ def main_digit(found: Ink) -> np.ndarray:
                 )
             )
         )
-        chosen = np.unique(np.concatenate([chosen, content[near]]))
+        # Sorted and unique, as np.unique gives them, without np.unique's import of numpy.ma (10 ms of every start).
+        chosen = np.flatnonzero(np.bincount(np.concatenate([chosen, content[near]])))
         top, bottom = parts.top[chosen].min(), parts.bottom[chosen].max()
         left, right = parts.left[chosen].min(), parts.right[chosen].max()
     return chosen
@@ -114,5 +115,5 @@ def _dotted_group(parts, inner: np.ndarray, main: int) -> np.ndarray:
     own = int(np.bincount(groups[parts.labels == main + 1]).argmax())
     if best == own or ink[best] < GROUP_GAIN * ink[own]:
         return np.array([main])
-    members = np.unique(parts.labels[(groups == best) & mask]) - 1
+    members = np.flatnonzero(np.bincount(parts.labels[(groups == best) & mask])) - 1
     return members[members >= 0]
