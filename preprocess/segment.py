@@ -598,11 +598,15 @@ def _frame_pieces(found: Ink) -> tuple[list[int], np.ndarray]:
     on_runs = np.bincount(parts.labels[(level | upright) > 0], minlength=parts.count + 1)[1:]
     # A frame's piece lies mostly on the runs, and what lies off them is less ink than a digit holds
     # (a frame joined to the digits by rules the eraser missed is mostly lines too, but not only).
+    # Off them means farther than the drift from the runs: a hand-drawn frame's corners and wobble, and
+    # the faint pixels hysteresis added along it, are near.
+    near = cv2.dilate(level | upright, np.ones((2 * drift + 1, 2 * drift + 1), np.uint8))
+    near_runs = np.bincount(parts.labels[near > 0], minlength=parts.count + 1)[1:]
     stray = FRAME_STRAY * (length / FRAME_HEIGHT) ** 2
     pieces = [
         int(label)
         for label in content
-        if on_runs[label] >= STRAIGHT_SHARE * parts.area[label] and parts.area[label] - on_runs[label] < stray
+        if on_runs[label] >= STRAIGHT_SHARE * parts.area[label] and parts.area[label] - near_runs[label] < stray
     ]
     # A component with the digits in it, joined to the frame or the rules the eraser missed: the thin
     # runs go (where a digit's stroke crosses a run, the ink runs on across it, and stays).

@@ -307,6 +307,13 @@ def test_a_page_frame_joined_to_the_digits_by_pale_rules(read, mnist_path, tmp_p
     assert read(generated("ruled_frame", 1, 547, (7354, 2203, 2031), mnist_path, tmp_path)) == "083"
 
 
+def test_a_page_frame_with_faint_edges_is_still_a_frame(read, mnist_path, tmp_path):
+    # The generator's ruled_frame (--seed 0, picture 15): the page frame's component carries faint
+    # pixels along its sides (hysteresis), more than a digit's worth off its runs; they lie near the
+    # runs, so it is still a frame, dropped whole, not erased to a stub that joins the 6 ("?3 933").
+    assert read(generated("ruled_frame", 0, 15, (8499, 865, 2320, 4940, 2534), mnist_path, tmp_path)).replace(" ", "") == "63933"
+
+
 def test_the_judge_keeps_a_wide_digit_whole(judge):
     # A wide 0 beside two 1s is far wider than they are; the model reads it as one 0, so it stays whole.
     image = on_paper(digit_layer("101", 160, 12, start=(20, 20)))
