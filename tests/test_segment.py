@@ -248,6 +248,13 @@ def test_the_judge_cuts_every_digit_of_a_run_of_touching_digits(read, text, over
     assert read(touching_row(text, overlap)) == text
 
 
+@pytest.mark.parametrize("text", ["14", "71", "12"])
+def test_the_judge_finds_a_joint_a_quarter_of_the_way_in(read, text):
+    # Pushed far together (14 columns shared), a 1 and its neighbour meet about a quarter of the way
+    # across the blob, between the candidate cuts placed around 0.3 and 0.4 of its width.
+    assert read(touching_row(text, 14)) == text
+
+
 def test_a_candidate_cut_that_draws_blank_is_no_digit(judge):
     # A piece of faint edge pixels only vanishes when the digit is drawn (render raises "no digit
     # found"): that candidate cut is no reading, and the blob stays whole instead of failing the number.
