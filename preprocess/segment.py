@@ -295,9 +295,10 @@ def _split_shared(mask: np.ndarray, height: float, stroke: float) -> list[tuple[
 
 def _judge_blobs(blobs: list, judge: Judge) -> None:
     """Let the model check the cuts (in place): a blob the shape cut is put back together when the
-    model reads it surely as one digit, and no less surely than the pieces; an uncut blob wide enough
-    for two digits that the model is unsure of as one is tried cut in two (_judged_cut). One call to
-    the model reads every whole blob and every piece."""
+    model reads it surely as one digit, and no less surely than the pieces; each blob or piece wide
+    enough for two digits is tried cut again (_judged_cut: one the model is unsure of as one digit,
+    or, if wider still, one it is sure of). One call to the model reads every whole blob and every
+    piece; each candidate cut is one more."""
     checked = [i for i, (_, cuts, _, height, _) in enumerate(blobs) if len(cuts) > 1 or cuts[0].shape[1] >= JUDGE_ASPECT * height]
     if not checked:
         return
