@@ -90,6 +90,17 @@ def test_frame_around_the_page_cut_by_ruled_lines():
     assert_reads(image, "470", pen=10, level=0.7)  # the rules erased across the digits cost them a little
 
 
+def written_in_boxes(size: tuple[int, int], pitch: int, text: str = "4107") -> Image.Image:
+    """``text`` written with a pen (white on black), one digit every ``pitch`` pixels from x = 45."""
+    written = Image.new("L", size, 0)
+    pen = ImageDraw.Draw(written)
+    for index, digit in enumerate(text):
+        left = 30 + index * pitch + 15
+        for stroke in STROKES[digit]:
+            pen.line([(left + x * 100, 90 + y * 110) for x, y in stroke], fill=255, width=9, joint="curve")
+    return written
+
+
 @pytest.mark.parametrize("apart", [0, 30], ids=["shared-walls", "boxes-apart"])
 def test_form_field_boxes_hold_one_digit_each(apart):
     # Printed boxes, one digit written in each, and an empty box left over: the walls are no digits,
@@ -100,13 +111,9 @@ def test_form_field_boxes_hold_one_digit_each(apart):
     for index in range(5):
         left = 30 + index * (box_w + apart)
         ImageDraw.Draw(printed).rectangle((left, 60, left + box_w, 60 + box_h), outline=255, width=wall)
-    written = Image.new("L", size, 0)
-    pen = ImageDraw.Draw(written)
-    for index, digit in enumerate("4107"):
-        left = 30 + index * (box_w + apart) + 15
-        for stroke in STROKES[digit]:
-            pen.line([(left + x * 100, 90 + y * 110) for x, y in stroke], fill=255, width=9, joint="curve")
-    pen.rectangle((30 + 2 * (box_w + apart) + 60, 140, 30 + 2 * (box_w + apart) + 75, 150), fill=0)  # the 0 drawn in two strokes
+    written = written_in_boxes(size, box_w + apart)
+    third = 30 + 2 * (box_w + apart)  # the third box: its 0 is drawn in two strokes
+    ImageDraw.Draw(written).rectangle((third + 60, 140, third + 75, 150), fill=0)
     image = on_paper(written, extra=printed, extra_ink=90)
     digits = segment_number(image)
     assert len(digits) == 4
@@ -122,12 +129,7 @@ def test_digits_outside_the_boxes_found_are_still_read():
     for index in (0, 2):
         left = 30 + index * (box_w + apart)
         ImageDraw.Draw(printed).rectangle((left, 60, left + box_w, 60 + box_h), outline=255, width=4)
-    written = Image.new("L", size, 0)
-    pen = ImageDraw.Draw(written)
-    for index, digit in enumerate("4107"):
-        left = 30 + index * (box_w + apart) + 15
-        for stroke in STROKES[digit]:
-            pen.line([(left + x * 100, 90 + y * 110) for x, y in stroke], fill=255, width=9, joint="curve")
+    written = written_in_boxes(size, box_w + apart)
     assert len(segment_number(on_paper(written, extra=printed, extra_ink=90))) == 4
 
 
