@@ -94,6 +94,7 @@ JUDGE_REACH = 0.1
 JUDGE_JOINT = 3.0
 JUDGE_PIECE_WIDTH = 0.1
 JUDGE_CROSSINGS = 2
+JUDGE_DEPTH = 2  # a piece is cut again at most this many times: three or four digits written into each other
 JUDGE_SPLIT_ASPECT = 0.75
 JUDGE_SPLIT_SURE = 0.99
 JUDGE_SPLIT_DOUBT = 0.05
@@ -294,11 +295,11 @@ def _split_shared(mask: np.ndarray, height: float, stroke: float) -> list[tuple[
 
 
 def _judge_blobs(blobs: list, judge: Judge) -> None:
-    """Let the model check the cuts (in place): a blob the shape cut is put back together when the
-    model reads it surely as one digit, and no less surely than the pieces; each blob or piece wide
-    enough for two digits is tried cut again (_judged_cut: one the model is unsure of as one digit,
-    or, if wider still, one it is sure of). One call to the model reads every whole blob and every
-    piece; each candidate cut is one more."""
+    """Let the model check the cuts (in place): each blob wide enough for two digits is read as the
+    model reads it best (_best_reading: cut where it is unsure of the whole as one digit, or, if wider
+    still, where it is far surer of the pieces); a cut the shape found stands only where its pieces,
+    each read best in turn, are read at least as surely as that. One call to the model reads every
+    whole blob and every piece; each candidate cut is one more."""
     checked = [i for i, (_, cuts, _, height, _) in enumerate(blobs) if len(cuts) > 1 or cuts[0].shape[1] >= JUDGE_ASPECT * height]
     if not checked:
         return
@@ -311,18 +312,27 @@ def _judge_blobs(blobs: list, judge: Judge) -> None:
     sure = judge(np.stack(images))
     for i, whole, at in owners:
         left, cuts, draw, height, stroke = blobs[i]
-        if len(cuts) > 1 and sure[at] > sure[at + 1 : at + 1 + len(cuts)].min():
-            cuts, scores = [whole], [sure[at]]  # the model reads the whole better than the cut: one digit
-        else:
-            scores = list(sure[at + 1 : at + 1 + len(cuts)]) if len(cuts) > 1 else [sure[at]]
-        read = []
-        for piece, score in zip(cuts, scores, strict=True):
-            read.extend(_judged_cut(piece, float(score), height, stroke, draw, judge))
-        blobs[i] = (left, read, draw, height, stroke)
+        # The blob as the model reads it best, cut where it chooses; a cut the shape found is kept
+        # only where the model reads its pieces (each cut again where it is unsure) at least as surely.
+        best = _best_reading(whole, float(sure[at]), height, stroke, draw, judge, JUDGE_DEPTH)
+        if len(cuts) > 1:
+            readings = [
+                _best_reading(piece, float(score), height, stroke, draw, judge, JUDGE_DEPTH)
+                for piece, score in zip(cuts, sure[at + 1 : at + 1 + len(cuts)], strict=True)
+            ]
+            shaped = min(score for score, _ in readings), [piece for _, pieces in readings for piece in pieces]
+            best = shaped if shaped[0] >= best[0] else best
+        blobs[i] = (left, best[1], draw, height, stroke)
 
 
 def _judged_cut(
-    blob: np.ndarray, whole: float, height: float, stroke: float, draw: Callable[[np.ndarray], np.ndarray], judge: Judge, depth: int = 2
+    blob: np.ndarray,
+    whole: float,
+    height: float,
+    stroke: float,
+    draw: Callable[[np.ndarray], np.ndarray],
+    judge: Judge,
+    depth: int = JUDGE_DEPTH,
 ) -> list[np.ndarray]:
     """The blob, or its pieces when the model reads a cut of it as digits more surely than the whole as
     one (``whole``: how sure it is of the whole); the candidate cuts are the cheapest paths near a few

@@ -296,6 +296,23 @@ def test_a_one_leaning_on_a_digit_is_cut_though_the_whole_reads_as_one(read, mni
     assert read(generated("touching_pair", 1, picture, indices, mnist_path, tmp_path)) == text
 
 
+# Touching digits the shape cut wrongly, from the generator's touching_pair (seed, picture, MNIST test
+# digits): through the 0 beside a 5, through a 4 beside a 0, off a 4 leaning on a 7.
+SHAPE_CUT_WRONG = {
+    "0506": (1, 76, (3412, 3336, 7780, 2651)),
+    "4086": (1, 489, (7621, 9236, 2349, 2428)),
+    "74": (0, 699, (7760, 9639)),
+}
+
+
+@pytest.mark.parametrize("text", SHAPE_CUT_WRONG)
+def test_the_judge_overrules_a_cut_the_shape_placed_wrong(read, mnist_path, text, tmp_path):
+    # The path crossing the least ink ran through a digit's own stroke; the pieces kept it as the cut
+    # and each was only cut further. The model's own best cut of the whole blob, read more surely, wins.
+    seed, picture, indices = SHAPE_CUT_WRONG[text]
+    assert read(generated("touching_pair", seed, picture, indices, mnist_path, tmp_path)) == text
+
+
 @pytest.mark.parametrize("text", ["47", "71"])
 def test_an_open_frame_around_straight_digits_is_dropped(text):
     # A box drawn by hand, not closed at a corner, around digits made of straight strokes only: every
