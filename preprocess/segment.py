@@ -529,7 +529,15 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
     rest = np.setdiff1d(content, frames)
     if rest.size == 0:
         return found, []
-    if cells or not erase.any():
+    if cells:
+        # A form field: every piece stays, specks too, to be judged box by box (_boxed_digits): a faint
+        # digit's pieces are specks beside a fat marker's digit in the next box, not beside its own.
+        pieces = np.setdiff1d(np.arange(parts.count), frames)
+        parts = parts.subset(pieces)
+        held = np.flatnonzero(np.isin(pieces, rest))
+        keep = held[parts.area[held] >= max(SPECK_FRACTION * parts.area[held].max(), 2)]
+        return Ink(found.ink, found.threshold, parts, keep), sorted(cells, key=lambda cell: cell[2])
+    if not erase.any():
         parts = parts.subset(rest)
     else:
         remaining = components(parts.mask(rest) & ~erase)
@@ -657,13 +665,17 @@ def _outside_boxes(found: Ink, boxes: list[tuple[int, int, int, int]]) -> bool:
 
 
 def _boxed_digits(found: Ink, boxes: list[tuple[int, int, int, int]]) -> list[Digit]:
-    """One digit per box that holds ink: every piece inside a box is that box's digit."""
-    parts, content = found.parts, found.keep
-    middles_y = (parts.top[content] + parts.bottom[content]) / 2
-    middles_x = (parts.left[content] + parts.right[content]) / 2
+    """One digit per box that holds ink (a piece no speck beside the digits): every piece inside that
+    box that is no speck beside the box's largest is that box's digit."""
+    parts = found.parts
+    middles_y = (parts.top + parts.bottom) / 2
+    middles_x = (parts.left + parts.right) / 2
     digits = []
     for top, bottom, left, right in boxes:
-        held = content[(middles_y > top) & (middles_y < bottom) & (middles_x > left) & (middles_x < right)]
+        held = np.flatnonzero((middles_y > top) & (middles_y < bottom) & (middles_x > left) & (middles_x < right))
+        if not np.isin(held, found.keep).any():
+            continue
+        held = held[parts.area[held] >= max(SPECK_FRACTION * parts.area[held].max(), 2)]
         if held.size:
             columns = (int(parts.left[held].min()), int(parts.right[held].max()))
             digits.append(Digit(render(found, held), columns[0], columns[1], False))

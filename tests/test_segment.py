@@ -133,6 +133,26 @@ def test_digits_outside_the_boxes_found_are_still_read():
     assert len(segment_number(on_paper(written, extra=printed, extra_ink=90))) == 4
 
 
+def test_a_faint_digit_in_its_box_keeps_its_pieces():
+    # A 7 written with a thin pen that skipped, in the box after three fat marker digits: the dashes of
+    # its stroke are specks beside the fat digits, not beside its own bar, and stay part of the 7.
+    box_w, size = 130, (60 + 4 * 130, 300)
+    printed = Image.new("L", size, 0)
+    for index in range(4):
+        ImageDraw.Draw(printed).rectangle((30 + index * box_w, 60, 30 + (index + 1) * box_w, 230), outline=255, width=4)
+    fat, thin, bar = (Image.new("L", size, 0) for _ in range(3))
+    for index, digit in enumerate("4107"):
+        layer, pen = (thin, 5) if digit == "7" else (fat, 16)
+        left = 45 + index * box_w
+        for stroke in STROKES[digit]:
+            ImageDraw.Draw(layer).line([(left + x * 100, 90 + y * 110) for x, y in stroke], fill=255, width=pen, joint="curve")
+    ImageDraw.Draw(bar).line([(45 + 3 * box_w + x * 100, 90 + y * 110) for x, y in STROKES["7"][0][:2]], fill=255, width=5)
+    layers = [np.asarray(fat), np.asarray(skipping_pen(thin, period=14, gap=5)), np.asarray(bar)]
+    digits = segment_number(on_paper(Image.fromarray(np.maximum.reduce(layers)), extra=printed, extra_ink=90))
+    assert len(digits) == 4
+    assert similarity(digits[3].image, single("7")) > 0.6
+
+
 def skipping_pen(layer: Image.Image, period: int, gap: int) -> Image.Image:
     """A ballpoint that skips: every ``period`` pixels along the diagonal, ``gap`` pixels left out."""
     pixels = np.asarray(layer).copy()
