@@ -40,9 +40,12 @@ from inference import DEFAULT_TFLITE_PATH, NUM_DIGITS, ModelError, Predictor, di
 from preprocess import NOT_A_DIGIT_MARK, ImageError, is_image_path, number_text, open_image, preprocess, segment_number
 
 DEFAULT_TOP_K = 1
-# Files per task handed to a worker process, and images per model call. Small, so that a run of slow
+# Files per task handed to a worker process. Small, so that a run of slow
 # phone photos cannot leave one core working alone at the end; each task costs well under a millisecond.
 CHUNK_FILES = 4
+# Images per model call, padded to it: LiteRT re-plans its memory whenever the batch size changes, and below
+# 8 images each call's own overhead weighs (4 cost 40% more CPU per image than 8; more gains nothing).
+MODEL_BATCH = 8
 POOL_MIN_FILES = 16  # fewer inputs are read in this process: forking workers would cost more than it saves
 # Chunks queued, running or done but not yet printed, per worker. Output keeps input order, so a slow file
 # holds back what follows it: this many chunks (about 1 MB) keep the other cores busy meanwhile, and the
@@ -142,7 +145,7 @@ def _has_subfolder(folder: str) -> bool:
     return False
 
 
-def _chunks(items: Iterator[Item], size: int) -> Iterator[list[Item]]:
+def _chunks(items: Iterator, size: int) -> Iterator[list]:
     while chunk := list(itertools.islice(items, size)):
         yield chunk
 
@@ -199,7 +202,7 @@ def prepare_chunk_in_worker(chunk: list[Item], number: bool, model: Path | None)
     global _worker_judge
     if number and _worker_judge is None:
         try:
-            _worker_judge = digit_judge(load_predictor(model).predict)
+            _worker_judge = digit_judge(load_predictor(model, threads=1).predict)
         except ModelError as error:  # the main process loaded it a moment ago, so the file changed since
             for item in chunk:
                 if item.error is None:
@@ -216,6 +219,12 @@ def _worker_count() -> int:
 
 
 PR_SET_PDEATHSIG = 1  # Linux prctl option: a signal for this process when the one that started it ends
+# glibc's malloc options (mallopt): a worker keeps the memory of the arrays it frees for the next image's,
+# instead of handing it back to the kernel and taking it again, zeroed, page by page (measured over the 676
+# real and 300 realistic images: 25,000 page faults fewer, system time 0.38 -> 0.21 s). Arrays above
+# the first size are still mapped and unmapped one by one; freed memory above the second is given back.
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+WORKER_MALLOC = {M_MMAP_THRESHOLD: 32 << 20, M_TRIM_THRESHOLD: 128 << 20, M_TOP_PAD: 16 << 20}  # bytes
 
 
 def _start_worker(parent: int) -> None:
@@ -226,11 +235,15 @@ def _start_worker(parent: int) -> None:
     try:
         import ctypes
 
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        libc = ctypes.CDLL(None)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     except (OSError, AttributeError):  # not Linux: the pool's own clean-up is all there is
         return
     if os.getppid() != parent:  # the run ended before the line above took effect
         os._exit(1)
+    with contextlib.suppress(AttributeError):  # a C library without mallopt (musl): its defaults
+        for option, value in WORKER_MALLOC.items():
+            libc.mallopt(option, value)
 
 
 class WorkerDied(Exception):
@@ -312,21 +325,21 @@ def prepared_chunks(
 # --- Prediction ----------------------------------------------------------------------------------
 
 
-def predict_chunk(predictor: Predictor, chunk: list[Item]) -> None:
-    """Fill in each item's probabilities with model calls of CHUNK_FILES images each.
+def predict_chunks(predictor: Predictor, chunks: list[list[Item]]) -> None:
+    """Fill in each item's probabilities with model calls of MODEL_BATCH images each.
 
     Short calls are padded to that size: LiteRT re-plans its memory whenever the batch size changes,
     which costs more than classifying a few blank images.
     """
-    found = [item for item in chunk if item.images is not None]
+    found = [item for chunk in chunks for item in chunk if item.images is not None]
     if not found:
         return
     images = np.concatenate([item.images for item in found])
     count = len(images)
-    padding = -count % CHUNK_FILES
+    padding = -count % MODEL_BATCH
     if padding:
         images = np.concatenate([images, np.zeros((padding, *images.shape[1:]), images.dtype)])
-    rows = np.concatenate([predictor.predict(images[start : start + CHUNK_FILES]) for start in range(0, len(images), CHUNK_FILES)])
+    rows = np.concatenate([predictor.predict(images[start : start + MODEL_BATCH]) for start in range(0, len(images), MODEL_BATCH)])
     start = 0
     for item in found:
         item.probabilities = rows[start : start + len(item.images)]
@@ -529,7 +542,8 @@ def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
     workers = Workers(cores) if len(head) >= POOL_MIN_FILES and cores >= 2 else None
     try:
         try:
-            predictor = load_predictor(args.model)
+            # One interpreter thread beside the workers: they keep both cores busy already.
+            predictor = load_predictor(args.model, threads=1) if workers is not None else load_predictor(args.model)
             writer = None if args.save_preprocessed is None else PreprocessedWriter(args.save_preprocessed)
         except ModelError as error:
             print(f"error: {error}", file=sys.stderr)
@@ -538,15 +552,18 @@ def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
             return _cannot_save(args.save_preprocessed, error)
         # Without workers the cuts of --number are judged by this process's model; workers load their own.
         judge = digit_judge(predictor.predict) if args.number and workers is None else None
-        for chunk in prepared_chunks(itertools.chain(head, items), args.number, workers, judge, args.model):
-            predict_chunk(predictor, chunk)
+        chunks = prepared_chunks(itertools.chain(head, items), args.number, workers, judge, args.model)
+        # Chunks are predicted in pairs: a model call of MODEL_BATCH images, not one of CHUNK_FILES.
+        for group in _chunks(chunks, max(1, MODEL_BATCH // CHUNK_FILES)):
+            predict_chunks(predictor, group)
+            done = [item for chunk in group for item in chunk]
             if writer is not None:
                 try:
-                    for item in chunk:
+                    for item in done:
                         writer.write(item)
                 except OSError as error:
                     return _cannot_save(writer.folder, error)
-            printer.add([describe(item, args.top_k, args.number) for item in chunk])
+            printer.add([describe(item, args.top_k, args.number) for item in done])
     finally:
         if workers is not None:
             workers.close()

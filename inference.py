@@ -162,10 +162,10 @@ class Predictor:
 class LiteRTPredictor(Predictor):
     backend = "litert"
 
-    def __init__(self, path: Path, interpreter_class) -> None:
+    def __init__(self, path: Path, interpreter_class, threads: int | None = None) -> None:
         self.path = path
         try:
-            self.interpreter = interpreter_class(model_path=str(path), num_threads=os.cpu_count() or 1)
+            self.interpreter = interpreter_class(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
         except (ValueError, RuntimeError) as error:
             raise ModelError(f"{path}: not a valid TFLite model ({error})") from None
         self.input_index = self.interpreter.get_input_details()[0]["index"]
@@ -221,8 +221,12 @@ def _litert_interpreter_class():
     return Interpreter
 
 
-def load_predictor(path: str | os.PathLike | None = None, prefer_litert: bool = True) -> Predictor:
-    """Load the model at ``path`` (default: the shipped .tflite, else .keras); raise ModelError if it can't."""
+def load_predictor(path: str | os.PathLike | None = None, prefer_litert: bool = True, threads: int | None = None) -> Predictor:
+    """Load the model at ``path`` (default: the shipped .tflite, else .keras); raise ModelError if it can't.
+
+    ``threads``: the LiteRT interpreter's threads (default: one per core). A process that shares the cores
+    with busy workers wants 1: a second thread only waits for the first, spinning on a core they need.
+    """
     if path is None:
         path = DEFAULT_TFLITE_PATH if DEFAULT_TFLITE_PATH.exists() or not DEFAULT_KERAS_PATH.exists() else DEFAULT_KERAS_PATH
     path = Path(path)
@@ -231,7 +235,7 @@ def load_predictor(path: str | os.PathLike | None = None, prefer_litert: bool = 
     if path.suffix == ".tflite":
         interpreter_class = _litert_interpreter_class() if prefer_litert else None
         if interpreter_class is not None:
-            return LiteRTPredictor(path, interpreter_class)
+            return LiteRTPredictor(path, interpreter_class, threads)
         # No LiteRT: the .keras twin gives the same predictions through TensorFlow.
         twin = path.with_suffix(".keras")
         if twin.exists():

@@ -84,7 +84,7 @@ def model_says(monkeypatch):
     """Make evaluate.py use a RowsPredictor with the given rows instead of loading a model."""
 
     def use(*rows: np.ndarray) -> None:
-        monkeypatch.setattr(evaluate, "load_predictor", lambda path: RowsPredictor(*rows))
+        monkeypatch.setattr(evaluate, "load_predictor", lambda path, **options: RowsPredictor(*rows))
 
     return use
 
@@ -354,8 +354,9 @@ def test_many_inputs_stream_in_input_order(tmp_path, capsys, style):
         assert failed or (record["digit"] == 7 and record["not_a_digit"] is False)
 
 
-def test_one_prediction_call_per_chunk_of_images(tmp_path, capsys, monkeypatch):
-    """Predictions are batched: full chunks, padded, never one model call per file."""
+@pytest.mark.parametrize("count", [evaluate.MODEL_BATCH * 2 + 1, evaluate.POOL_MIN_FILES + 3], ids=["in-process", "worker-pool"])
+def test_one_prediction_call_per_batch_of_images(tmp_path, capsys, monkeypatch, count):
+    """Predictions are batched: full batches of MODEL_BATCH, padded, never one model call per file."""
     calls = []
 
     class Counting(RowsPredictor):
@@ -363,11 +364,10 @@ def test_one_prediction_call_per_chunk_of_images(tmp_path, capsys, monkeypatch):
             calls.append(len(images))
             return super().predict(images)
 
-    monkeypatch.setattr(evaluate, "load_predictor", lambda path: Counting(row(7, 0.9)))
-    count = evaluate.CHUNK_FILES * 2 + 1
+    monkeypatch.setattr(evaluate, "load_predictor", lambda path, **options: Counting(row(7, 0.9)))
     assert evaluate.main(["--jsonl", *[str(seven(tmp_path / "s.png"))] * count]) == 0
     assert len(jsonl_records(capsys.readouterr().out)) == count
-    assert calls == [evaluate.CHUNK_FILES] * 3
+    assert calls == [evaluate.MODEL_BATCH] * -(-count // evaluate.MODEL_BATCH)
 
 
 # --- "not a digit" -------------------------------------------------------------------------------
@@ -414,7 +414,7 @@ def test_number_marks_positions_that_are_not_digits(tmp_path, capsys, model_says
 
 def test_numbers_through_the_worker_pool(tmp_path, capsys, model_says):
     """Many --number inputs: every digit image of a chunk reaches the model and comes back to its own file."""
-    model_says(row(1, 0.99), row(None, 0.8))  # model calls are CHUNK_FILES images, and each file has 2 digits
+    model_says(row(1, 0.99), row(None, 0.8))  # model calls are MODEL_BATCH images, and each file has 2 digits
     path = str(seventeen(tmp_path))
     count = evaluate.POOL_MIN_FILES + 3
     saved = tmp_path / "seen"

@@ -32,3 +32,17 @@ def test_vectorized_rule_matches_interpret():
     rows = np.random.default_rng(0).dirichlet(np.ones(11) * 0.3, size=500)
     expected = [inference.NOT_A_DIGIT if (answer := inference.interpret(row)).digit is None else answer.digit for row in rows]
     assert inference.predicted_labels(rows).tolist() == expected
+
+
+@pytest.mark.skipif(not inference.DEFAULT_TFLITE_PATH.exists(), reason="no shipped .tflite model")
+def test_one_thread_and_any_batch_give_the_same_rows():
+    """evaluate.py beside its workers runs the interpreter on one thread, MODEL_BATCH images a call: the rows must
+    be exactly those of the default (a thread per core, all images in one call), or answers would depend on them."""
+    pytest.importorskip("ai_edge_litert")
+    images = np.random.default_rng(0).random((24, 28, 28, 1), dtype=np.float32)
+    default = inference.load_predictor(inference.DEFAULT_TFLITE_PATH)
+    single = inference.load_predictor(inference.DEFAULT_TFLITE_PATH, threads=1)
+    expected = default.predict(images)
+    for batch in (1, 8, 24):
+        rows = np.concatenate([single.predict(images[start : start + batch]) for start in range(0, len(images), batch)])
+        np.testing.assert_array_equal(rows, expected)
