@@ -100,6 +100,9 @@ JUDGE_SPLIT_SURE = 0.99
 JUDGE_SPLIT_DOUBT = 0.05
 JUDGE_SURE = 0.8
 JUDGE_MARGIN = 0.2
+# --- joining a digit the pen broke apart, with the model as judge
+MERGE_GAP = 0.15  # neighbouring groups this share of the digits' height apart (or overlapping) ...
+MERGE_WIDTH = 1.3  # ... and together at most this share of it wide may be one digit
 # --- spaces
 SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height may be a space ...
 SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowest gap
@@ -215,10 +218,14 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     if judge is not None:
         _judge_blobs(blobs, judge)
     pieces: list[tuple[np.ndarray, int, int]] = []
-    for left, cuts, draw, _, _ in blobs:
+    members: list[np.ndarray | None] = []  # each piece's components, where it is a whole group
+    for (left, cuts, draw, _, _), group in zip(blobs, groups, strict=True):
         for piece in cuts:
             columns = np.flatnonzero(piece.any(axis=0))
             pieces.append((draw(piece), left + int(columns[0]), left + int(columns[-1]) + 1))
+            members.append(np.array(group) if len(cuts) == 1 else None)
+    if judge is not None:
+        pieces = _judged_merges(found, pieces, members, median_height, judge)
     gaps = [left - previous[2] for previous, (_, left, _) in zip(pieces, pieces[1:], strict=False)]
     # A space must be wide for the handwriting and stand out from the number's ordinary spacing,
     # so a narrow "1" beside a wide gap, or two digits far apart, read as one number without spaces.
@@ -323,6 +330,41 @@ def _judge_blobs(blobs: list, judge: Judge) -> None:
             shaped = min(score for score, _ in readings), [piece for _, pieces in readings for piece in pieces]
             best = shaped if shaped[0] >= best[0] else best
         blobs[i] = (left, best[1], draw, height, stroke)
+
+
+def _judged_merges(
+    found: Ink, pieces: list[tuple[np.ndarray, int, int]], members: list[np.ndarray | None], height: float, judge: Judge
+) -> list[tuple[np.ndarray, int, int]]:
+    """Neighbouring groups that are one digit the pen broke apart (the two sides of a 0, a 6's stem and
+    loop): two whole groups at most MERGE_GAP of the digits' ``height`` apart, together at most
+    MERGE_WIDTH of it wide, one of which the model is unsure of as a digit, are one digit where the
+    model reads them together JUDGE_SURE and JUDGE_MARGIN surer than the less sure of the two."""
+    pairs = [
+        i
+        for i in range(len(pieces) - 1)
+        if members[i] is not None
+        and members[i + 1] is not None
+        and pieces[i + 1][1] - pieces[i][2] <= MERGE_GAP * height
+        and pieces[i + 1][2] - pieces[i][1] <= MERGE_WIDTH * height
+    ]
+    if not pairs:
+        return pieces
+    sure = judge(np.stack([image for image, _, _ in pieces]))
+    pairs = [i for i in pairs if min(sure[i], sure[i + 1]) < JUDGE_SURE]
+    if not pairs:
+        return pieces
+    images = [render(found, np.concatenate([members[i], members[i + 1]])) for i in pairs]
+    together = judge(np.stack(images))
+    merged: list[tuple[np.ndarray, int, int] | None] = list(pieces)
+    taken: set[int] = set()
+    # Surest first; a piece joins one neighbour at most.
+    for i, score, image in sorted(zip(pairs, together, images, strict=True), key=lambda item: -item[1]):
+        if i in taken or i + 1 in taken or score < JUDGE_SURE or score < min(sure[i], sure[i + 1]) + JUDGE_MARGIN:
+            continue
+        taken |= {i, i + 1}
+        merged[i] = (image, pieces[i][1], pieces[i + 1][2])
+        merged[i + 1] = None
+    return [piece for piece in merged if piece is not None]
 
 
 def _judged_cut(

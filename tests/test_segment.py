@@ -333,6 +333,18 @@ def test_the_judge_overrules_a_cut_the_shape_placed_wrong(read, mnist_path, text
     assert read(generated("touching_pair", seed, picture, indices, mnist_path, tmp_path)) == text
 
 
+@pytest.mark.parametrize(("text", "at", "gap"), [("20", 1, 22), ("02", 0, 22), ("704", 1, 18)], ids=["20", "02", "704"])
+def test_a_zero_the_pen_broke_in_two_halves_is_one_digit(read, text, at, gap):
+    # The pen skipped at the 0's top, left of its middle, and at its bottom, right of it: two halves
+    # whose columns meet, their ends farther apart than broken strokes are linked. Apart they read as
+    # an unsure 1 and 7; together the model reads them surely as a 0.
+    pixels = np.asarray(digit_layer(text, 160, 10, start=(20, 20))).copy()
+    middle = round(20 + at * 160 - 0.15 * 160 + 0.5 * 160)
+    rows, cols = np.indices(pixels.shape)
+    pixels[((rows < 100) & (cols >= middle - gap) & (cols < middle)) | ((rows >= 100) & (cols >= middle) & (cols < middle + gap))] = 0
+    assert read(on_paper(Image.fromarray(pixels))) == text
+
+
 @pytest.mark.parametrize("text", ["47", "71"])
 def test_an_open_frame_around_straight_digits_is_dropped(text):
     # A box drawn by hand, not closed at a corner, around digits made of straight strokes only: every
