@@ -258,10 +258,20 @@ class Workers:
 
     def __init__(self, count: int) -> None:
         import multiprocessing
+        from multiprocessing.pool import Pool
+
+        class QuietPool(Pool):
+            """CPython's pool wakes the thread that looks after its workers whenever a result waits in the pipe,
+            and that thread spins until the result thread has read it: 0.22 s of CPU over the 976-file call,
+            beside the model's 0.5. It needs waking only when a worker ends or the pool changes state (as in
+            CPython's own ThreadPool); ``wait`` watches for dead workers itself."""
+
+            def _get_sentinels(self):
+                return [self._change_notifier._reader]
 
         before = set(multiprocessing.active_children())
         self.count = count
-        self.pool = multiprocessing.get_context("fork").Pool(count, initializer=_start_worker, initargs=(os.getpid(),))
+        self.pool = QuietPool(count, initializer=_start_worker, initargs=(os.getpid(),), context=multiprocessing.get_context("fork"))
         self.processes = set(multiprocessing.active_children()) - before
 
     def submit(self, chunk: list[Item], number: bool, model: Path | None):
