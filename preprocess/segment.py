@@ -45,6 +45,7 @@ STRAIGHT_DRIFT = 3
 RUN_THICKNESS = 0.25
 OWN_RUN = 0.8
 FRAME_STRAY = 0.1  # ink off a frame's runs, in squared digit heights: less than a digit's
+FRAME_OFF = 0.3  # what is left of a frame joined to the digits without its runs, less than this share of it off them, is frame
 PAGE_SPAN = 0.8  # a piece this share of the picture wide and high, the only one to judge the digits by, is lines joined to them
 # --- the row and grouping
 ROW_REACH = 1.0  # a component joins the row when its middle is this many digit heights from its neighbour's
@@ -556,8 +557,10 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
         # straight sides (a form's box is hardly taller than its digit, so a 1 beside its wall would be
         # taken for one).
         cells = []
-        pieces, erase = _frame_pieces(found)
-        frames = sorted(set(frames) | set(pieces))
+        # A frame whose box holds the digits but which is joined to one of them (written against it, or
+        # by a rule) loses only its runs, like any component joined to the lines.
+        pieces, erase, joined = _frame_pieces(found, frames)
+        frames = sorted((set(frames) - set(joined)) | set(pieces))
     else:
         erase = np.zeros(parts.shape, dtype=bool)
     if not frames and not erase.any():
@@ -634,12 +637,13 @@ def _digit_height(parts, content: np.ndarray, ink: np.ndarray, across: bool = Tr
     return float(np.percentile(larger, 75))
 
 
-def _frame_pieces(found: Ink) -> tuple[list[int], np.ndarray]:
+def _frame_pieces(found: Ink, boxing: list[int]) -> tuple[list[int], np.ndarray, list[int]]:
     """Components that lie on a frame's straight sides: on runs of ink FRAME_HEIGHT times as long as the
-    digits are tall (level or upright), which no digit's stroke makes; and the pixels of such runs to
-    erase from larger components that also hold other ink. The ruled-line eraser in clean
-    leaves pieces of a frame behind (a side between two rules, a corner); the runs are looked for in
-    the ink before erasing, where the frame is whole."""
+    digits are tall (level or upright), which no digit's stroke makes; the pixels of such runs to
+    erase from larger components that also hold other ink (with, for those of ``boxing``, the frames
+    found by the box they make, the stubs left along the runs); and those larger components. The
+    ruled-line eraser in clean leaves pieces of a frame behind (a side between two rules, a corner);
+    the runs are looked for in the ink before erasing, where the frame is whole."""
     parts, content = found.parts, found.keep
     heights = (parts.bottom - parts.top)[content]
     ink = np.ascontiguousarray(found.ink > found.threshold, dtype=np.uint8)
@@ -681,7 +685,13 @@ def _frame_pieces(found: Ink) -> tuple[list[int], np.ndarray]:
         thick_rows = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((across, 1), np.uint8))
         thick_cols = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((1, across), np.uint8))
         erase = (mask > 0) & (((level > 0) & (thick_rows == 0)) | ((upright > 0) & (thick_cols == 0)))
-    return pieces, erase
+        # What is left without the thin runs that still lies along them (a stub of a side the runs
+        # missed, where a hand's frame wobbles or turns a corner) goes too: a digit lies off them.
+        along = cv2.dilate(level | upright, np.ones((2 * drift + 1, 2 * drift + 1), np.uint8))
+        left = components((mask > 0) & ~erase)
+        off = np.bincount(left.labels[along == 0], minlength=left.count + 1)[1:]
+        erase |= left.mask(np.flatnonzero(off < FRAME_OFF * left.area)) & parts.mask(np.array(boxing, dtype=np.int64))
+    return pieces, erase, [int(label) for label in joined]
 
 
 def _box_holding(found: Ink, boxes: list[tuple[int, int, int, int]]) -> np.ndarray:

@@ -358,6 +358,24 @@ def test_an_open_frame_around_straight_digits_is_dropped(text):
     assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(frame)))), text, pen=10)
 
 
+@pytest.mark.parametrize("right", [520, 525])
+def test_a_digit_written_against_the_frame_is_kept(right):
+    # The 0 touches the right side of the box drawn around "470": one component with the frame, which
+    # its box holding the 4 and the 7 showed to be a frame, and which was dropped with the 0 in it.
+    # Only the frame's thin runs go.
+    size = (700, 400)
+    digits = digit_layer("470", 120, 10, start=(200, 140), size=size)
+    frame = Image.new("L", size, 0)
+    ImageDraw.Draw(frame).rectangle((150, 90, right, 320), outline=255, width=8)
+    assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(frame)))), "470", pen=10)
+
+
+def test_a_digit_joined_to_the_frame_by_a_rule_is_kept(read, mnist_path, tmp_path):
+    # The generator's ruled_frame (--seed 1, picture 155): the last 0 of "55180" sits on a rule that
+    # runs into the frame drawn around the number; the stubs of the frame's sides the runs missed go too.
+    assert read(generated("ruled_frame", 1, 155, (2077, 1299, 1434, 3829, 8194), mnist_path, tmp_path)) == "55180"
+
+
 def test_a_page_frame_joined_to_the_digits_by_pale_rules(read, mnist_path, tmp_path):
     # The generator's ruled_frame (--seed 1, picture 547): pale rules the eraser left join "083" to
     # the frame around the page and the margin line, one component as large as the picture. The
