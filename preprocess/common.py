@@ -59,11 +59,13 @@ class Components:
         boxes = self.top[chosen], self.bottom[chosen], self.left[chosen], self.right[chosen]
         return Components(np.take(table, self.labels), self.area[chosen], *boxes)
 
-    def mask(self, chosen: np.ndarray) -> np.ndarray:
-        """Bool (H, W) of the pixels in the given components."""
+    def mask(self, chosen: np.ndarray, box: tuple[int, int, int, int] | None = None) -> np.ndarray:
+        """Bool (H, W) of the pixels in the given components; with ``box`` (top, bottom, left, right, exclusive
+        ends), only that part of the image."""
         table = np.zeros(self.count + 1, dtype=bool)
         table[np.asarray(chosen, dtype=np.int64) + 1] = True
-        return np.take(table, self.labels)  # the same as table[self.labels], in fewer instructions
+        labels = self.labels if box is None else self.labels[box[0] : box[1], box[2] : box[3]]
+        return np.take(table, labels)  # the same as table[labels], in fewer instructions
 
     def touches_border(self, chosen: np.ndarray) -> np.ndarray:
         """Bool per component: it reaches an image edge."""

@@ -39,11 +39,18 @@ def render(
         end_y, end_x = min(y + pixels.shape[0] + 1, parts.shape[0]), min(x + pixels.shape[1] + 1, parts.shape[1])
         mask = np.zeros((end_y - origin_y, end_x - origin_x), dtype=bool)
         mask[y - origin_y : y - origin_y + pixels.shape[0], x - origin_x : x - origin_x + pixels.shape[1]] = pixels
+    elif len(chosen):
+        # Only the chosen components' box matters, with a pixel around it for the grey edges below: looking
+        # up every pixel of the working image cost as much as the rest of the render.
+        height, width = parts.shape
+        origin_y, origin_x = max(int(parts.top[chosen].min()) - 1, 0), max(int(parts.left[chosen].min()) - 1, 0)
+        end_y, end_x = min(int(parts.bottom[chosen].max()) + 1, height), min(int(parts.right[chosen].max()) + 1, width)
+        mask = parts.mask(chosen, (origin_y, end_y, origin_x, end_x))
     else:
-        mask = parts.mask(chosen)
+        mask = np.zeros(parts.shape, dtype=bool)
     if columns is not None:
-        mask[:, : columns[0] - origin_x] = False
-        mask[:, columns[1] - origin_x :] = False
+        mask[:, : max(columns[0] - origin_x, 0)] = False
+        mask[:, max(columns[1] - origin_x, 0) :] = False
     rows = np.flatnonzero(mask.any(axis=1))
     cols = np.flatnonzero(mask.any(axis=0))
     if rows.size == 0:
