@@ -571,6 +571,17 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
         for label, shape in rings:
             if label not in frames and np.all(np.abs(np.array(shape) - size) <= BOX_SIZE_SPREAD * size):
                 frames.append(label)
+        # A box as wide as two or more of the others is boxes whose shared wall is missing (printed too
+        # pale, or taken by the line eraser): each holds its own digit.
+        split = []
+        for top, bottom, left, right in cells:
+            count = round((right - left) / size[1])
+            if count >= 2 and abs(right - left - count * size[1]) <= BOX_SIZE_SPREAD * size[1]:
+                edges = np.linspace(left, right, count + 1).round().astype(int)
+                split.extend((top, bottom, int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True))
+            else:
+                split.append((top, bottom, left, right))
+        cells = split
     rest = np.setdiff1d(content, frames)
     if rest.size == 0:
         return found, []

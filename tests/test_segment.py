@@ -120,6 +120,21 @@ def test_form_field_boxes_hold_one_digit_each(apart):
     assert [digit.left for digit in digits] == sorted(digit.left for digit in digits)
 
 
+def test_boxes_whose_shared_wall_is_missing_hold_a_digit_each():
+    # A form field whose wall between the first two boxes was printed too pale to be found: one box twice
+    # as wide as the others, holding the 4 and the 1. Each half is a box of its own, with its digit.
+    box_w, box_h = 130, 170
+    size = (60 + 4 * box_w, 300)
+    printed = Image.new("L", size, 0)
+    ImageDraw.Draw(printed).rectangle((30, 60, 30 + 2 * box_w, 60 + box_h), outline=255, width=4)
+    for index in (2, 3):
+        ImageDraw.Draw(printed).rectangle((30 + index * box_w, 60, 30 + (index + 1) * box_w, 60 + box_h), outline=255, width=4)
+    digits = segment_number(on_paper(written_in_boxes(size, box_w), extra=printed, extra_ink=90))
+    assert len(digits) == 4
+    for digit, name in zip(digits, "4107", strict=True):
+        assert similarity(digit.image, single(name, pen=9)) > 0.7, name
+
+
 def test_digits_outside_the_boxes_found_are_still_read():
     # Boxes apart, two of them found and the rest gone (the line eraser can take a pale printed box):
     # the digits whose boxes are gone are read too, as a row, not dropped.
