@@ -90,6 +90,8 @@ COLUMN_PIECE_HEIGHT = 0.75
 # JUDGE_SPLIT_ASPECT of the height wide (a digit and a leaning 1 can read as one 4), and cut only when the
 # model is JUDGE_SPLIT_SURE of every piece and its doubt (1 - sureness) is JUDGE_SPLIT_DOUBT of the whole's.
 JUDGE_ASPECT = 0.6
+JUDGE_NARROW = 0.3  # ... or of this share of the height, where the model reads no digit in it at all:
+NO_DIGIT = 0.05  # sure of it as a digit at most this (0 for "not a digit")
 JUDGE_CENTRES = (0.25, 0.35, 0.45, 0.55, 0.65, 0.75)  # a joint a quarter of the way in: a 1 beside a wide digit
 JUDGE_REACH = 0.1
 JUDGE_JOINT = 3.0
@@ -207,14 +209,22 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
             wide = right - left > TRY_ASPECT * digit_height
         stroke = stroke_width(blob)
 
-        def draw(piece: np.ndarray, labels=labels, top=top, left=left) -> np.ndarray:
-            return render(found, labels, piece=(top, left, piece))
-
         cuts = _cut_touching(blob, digit_height, stroke) if wide else [blob]
         if wide and len(cuts) == 1:
             # Digits overlapping so far that their strokes run together (two 0s sharing a side): a
             # straight cut down the shared stroke, where every column crosses ink only once.
             cuts = [_columns_piece(blob, a, b) for a, b in _split_shared(blob, digit_height, stroke)]
+        drawn: dict[int, np.ndarray] = {}
+
+        def draw(piece: np.ndarray, labels=labels, top=top, left=left, own=tuple(cuts), drawn=drawn) -> np.ndarray:
+            # The judge reads most blobs as the shape cut them, and those are mostly what is read in the
+            # end: each is drawn once.
+            if not any(piece is cut for cut in own):
+                return render(found, labels, piece=(top, left, piece))
+            if id(piece) not in drawn:
+                drawn[id(piece)] = render(found, labels, piece=(top, left, piece))
+            return drawn[id(piece)]
+
         blobs.append((left, cuts, draw, digit_height, stroke))
     if judge is not None:
         _judge_blobs(blobs, judge)
@@ -308,7 +318,7 @@ def _judge_blobs(blobs: list, judge: Judge) -> None:
     still, where it is far surer of the pieces); a cut the shape found stands only where its pieces,
     each read best in turn, are read at least as surely as that. One call to the model reads every
     whole blob and every piece; each candidate cut is one more."""
-    checked = [i for i, (_, cuts, _, height, _) in enumerate(blobs) if len(cuts) > 1 or cuts[0].shape[1] >= JUDGE_ASPECT * height]
+    checked = [i for i, (_, cuts, _, height, _) in enumerate(blobs) if len(cuts) > 1 or cuts[0].shape[1] >= JUDGE_NARROW * height]
     if not checked:
         return
     images, owners = [], []
@@ -394,7 +404,10 @@ def _best_reading(
     # A blob the model reads surely as one digit may still be two (a 1 leaning on a 4 reads as a 4):
     # one as wide as a digit and a 1 is tried too, and cut only where the model is surer still of both pieces.
     sure_whole = whole >= 1 - JUDGE_MARGIN
-    if (sure_whole and width < JUDGE_SPLIT_ASPECT * height) or depth == 0 or width < JUDGE_ASPECT * height:
+    # A blob narrower than most pairs is tried only when the model reads no digit in it at all (two 1s
+    # written into each other, a V).
+    narrow = width < (JUDGE_NARROW if whole <= NO_DIGIT else JUDGE_ASPECT) * height
+    if (sure_whole and width < JUDGE_SPLIT_ASPECT * height) or depth == 0 or narrow:
         return whole, [blob]
     candidates: list[tuple[np.ndarray, np.ndarray]] = []
     images: list[np.ndarray] = []

@@ -277,6 +277,18 @@ def read():
     return read_number
 
 
+@pytest.mark.parametrize("spread", [0.12, 0.18])
+def test_two_ones_written_into_a_v_are_cut(read, spread):
+    # Two thick 1s leaning together until they meet at the foot: narrower than most touching pairs and
+    # read as no digit at all ("not a digit"), so the model is asked where to cut it.
+    canvas = Image.new("L", (420, 200), 0)
+    pen = ImageDraw.Draw(canvas)
+    pen.line([(60, 20), (60 + spread * 160 - 10, 180)], fill=255, width=20)
+    pen.line([(60 + 2 * spread * 160, 20), (60 + spread * 160 + 10, 180)], fill=255, width=20)
+    pen.line([(260, 30), (330, 30), (290, 180)], fill=255, width=20)
+    assert read(on_paper(canvas)) == "117"
+
+
 @pytest.mark.parametrize(("text", "overlap"), [("1414", 6), ("1414", 12)], ids=["1414-joint", "1414-two-strokes"])
 def test_the_judge_cuts_every_digit_of_a_run_of_touching_digits(read, text, overlap):
     # Four digits in one blob: after the first cut, each piece is cut again across its own columns (the
