@@ -147,7 +147,10 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     band = parts.bottom[main].max() - parts.top[main].min()
     in_row = _row(parts, content, main, band)
     anchor = main[np.argmax(parts.area[main])]
-    border = parts.touches_border(in_row) & (parts.area[in_row] > 2 * parts.area[anchor])
+    # A piece at the picture's edge much larger than the digit, or FRAME_HEIGHT times as tall as the row
+    # and no wider than it is tall (a page frame's side, too slanted for its runs to be found), is no digit.
+    tall = (parts.bottom[in_row] - parts.top[in_row] >= FRAME_HEIGHT * band) & (parts.right[in_row] - parts.left[in_row] <= band)
+    border = parts.touches_border(in_row) & ((parts.area[in_row] > 2 * parts.area[anchor]) | tall)
     in_row = in_row[~border]
     # Pieces lying a few stroke widths apart are one digit (a thin pen that skipped); then groups that
     # overlap horizontally (a detached bar above its digit), left to right.

@@ -385,6 +385,16 @@ def test_an_open_frame_around_straight_digits_is_dropped(text):
     assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(frame)))), text, pen=10)
 
 
+def test_a_slanted_page_frame_side_at_the_picture_edge_is_no_digit():
+    # The photo cut the page's frame at its left side, drawn slanting by hand (30 px over 380): too
+    # slanted for its runs to be found, a long thin stroke at the picture's edge, read as an extra 1.
+    size = (800, 400)
+    side = Image.new("L", size, 0)
+    ImageDraw.Draw(side).line([(3, 10), (33, 390)], fill=255, width=8)
+    digits = digit_layer("2470", 110, 10, start=(200, 140), size=size)
+    assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(side)))), "2470", pen=10, level=0.7)
+
+
 @pytest.mark.parametrize("right", [520, 525])
 def test_a_digit_written_against_the_frame_is_kept(right):
     # The 0 touches the right side of the box drawn around "470": one component with the frame, which
