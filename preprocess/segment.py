@@ -56,6 +56,7 @@ LINK_STROKES = 6.0
 LINK_HEIGHT = 0.12
 MERGE_OVERLAP = 0.5  # groups sharing this fraction of the narrower one's columns are one digit
 FRAGMENT_HEIGHT = 0.5  # a group less tall than this fraction of the digits' (median) height is a fragment
+FRAGMENT_REACH = 1.0  # a fragment farther than this many digit heights from the groups beside it is dropped
 # --- cutting touching digits, by shape
 # A blob wider than TRY_ASPECT times the digits' height (or, beside two or more digits written apart,
 # SPLIT_WIDTH times their median width) is cut along the cheapest path, when that path crosses one
@@ -186,8 +187,10 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
             left, right = span(group)
             neighbours = [i for i in (index - 1, index + 1) if 0 <= i < len(groups)]
             gaps = [max(left - span(groups[i])[1], span(groups[i])[0] - right, 0) for i in neighbours]
-            target = neighbours[int(np.argmin(gaps))]
-            groups[target] = groups[target] + group
+            # One far from every digit is none's: a stub of a rule the eraser left at the page's edge.
+            if min(gaps) <= FRAGMENT_REACH * median_height:
+                target = neighbours[int(np.argmin(gaps))]
+                groups[target] = groups[target] + group
             del groups[index]
             merged = True
             break

@@ -385,6 +385,16 @@ def test_an_open_frame_around_straight_digits_is_dropped(text):
     assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(frame)))), text, pen=10)
 
 
+def test_a_stub_of_a_rule_far_from_the_digits_joins_none_of_them():
+    # What the line eraser left of a rule at the page's edge: a short dash in the row, two digit heights
+    # left of the first digit. It is a fragment, but too far from any digit to be one's detached bar.
+    size = (800, 400)
+    stub = Image.new("L", size, 0)
+    ImageDraw.Draw(stub).line([(0, 200), (40, 200)], fill=255, width=4)
+    digits = digit_layer("2470", 110, 10, start=(280, 140), size=size)
+    assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(stub)))), "2470", pen=10, level=0.7)
+
+
 def test_a_slanted_page_frame_side_at_the_picture_edge_is_no_digit():
     # The photo cut the page's frame at its left side, drawn slanting by hand (30 px over 380): too
     # slanted for its runs to be found, a long thin stroke at the picture's edge, read as an extra 1.
