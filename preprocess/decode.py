@@ -1,25 +1,17 @@
-"""Decode: a file or upload -> an EXIF-rotated PIL image (Pillow: every format, mode and bad-file check; with
-pyspng installed, libspng for plain 8-bit PNGs, the same image with less CPU), then -> float arrays at the
-working resolution."""
+"""Decode: a file or upload -> an EXIF-rotated PIL image (Pillow: every format, mode and bad-file check),
+then -> float arrays at the working resolution."""
 
 from __future__ import annotations
 
 import io
 import os
-import struct
 import warnings
-import zlib
 
 import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .common import MIN_SIDE, ImageError, too_small
-
-try:  # optional (pip install pyspng): libspng decodes a PNG with about a quarter less CPU than Pillow, same pixels
-    import pyspng
-except ImportError:
-    pyspng = None
 
 MAX_PIXELS = 50_000_000  # refuse larger declared sizes before decoding (a 50 MP photo is ~8700x5800)
 # Photos are shrunk to this longest side first: enough for a digit, fast to process. Large JPEGs are
@@ -31,16 +23,6 @@ DITHER_DOTS = 0.005
 DITHER_BLUR = 1.5
 DITHER_SAMPLE_SIDE = 512
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-# The chunks of a PNG that libspng may decode instead of Pillow: pixel data and what neither applies to it
-# (gamma, colour profiles, resolution, text). Any other chunk (a palette, a transparent colour, a
-# background colour, EXIF orientation, animation, ...) leaves the file to Pillow.
-PLAIN_PNG_CHUNKS = frozenset({b"IHDR", b"IDAT", b"IEND", b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"sBIT", b"pHYs", b"tEXt", b"zTXt", b"tIME"})
-# Text whose key names XMP or EXIF (Pillow reads the orientation from "XML:com.adobe.xmp", "xmp" and "Raw
-# profile type exif") leaves the file to Pillow too.
-PNG_TEXT_CHUNKS = (b"tEXt", b"zTXt")
-PNG_ORIENTATION_KEYS = (b"xmp", b"exif")
-PLAIN_PNG_MODES = {0: "L", 2: "RGB", 6: "RGBA"}  # 8-bit PNG colour types and the Pillow mode each decodes to
 
 # Pillow warns on images between its own limit and twice that; MAX_PIXELS, lower, already refuses them
 # with a clear error, so the warning would only be noise. (A module-level filter, unlike
@@ -66,11 +48,6 @@ def open_image(path: str | os.PathLike) -> Image.Image:
         raise ImageError(f"{name}: is a folder, not an image")
     if os.path.getsize(name) == 0:
         raise ImageError(f"{name}: empty file")
-    if pyspng is not None and name.lower().endswith(".png"):
-        with open(name, "rb") as stream:
-            image = _plain_png(stream.read())
-        if image is not None:
-            return image
     return _decode(name, name)
 
 
@@ -78,48 +55,7 @@ def open_image_bytes(content: bytes, name: str = "upload") -> Image.Image:
     """open_image for an image file's bytes (an upload); ``name`` is how error messages call it."""
     if not content:
         raise ImageError(f"{name}: empty file")
-    image = _plain_png(content) if pyspng is not None else None
-    return image if image is not None else _decode(io.BytesIO(content), name)
-
-
-def _plain_png(content: bytes) -> Image.Image | None:
-    """An 8-bit grey, RGB or RGBA PNG of nothing but PLAIN_PNG_CHUNKS, decoded by libspng into the image Pillow
-    would give; None for any other file, or one libspng cannot decode (Pillow then decodes it, or says what is wrong)."""
-    if not content.startswith(PNG_SIGNATURE):
-        return None
-    header, position = None, len(PNG_SIGNATURE)
-    while True:  # the chunks' names and lengths only: a few steps, even for a large file
-        if position + 12 > len(content):
-            return None  # cut short: Pillow says how
-        length, kind = struct.unpack_from(">I4s", content, position)
-        end = position + 8 + length
-        if kind not in PLAIN_PNG_CHUNKS or end + 4 > len(content):
-            return None
-        data = content[position + 8 : end] if kind != b"IDAT" else b""
-        # Pillow checks the checksum of every chunk but the pixel data's (which libspng checks too).
-        if kind != b"IDAT" and zlib.crc32(data, zlib.crc32(kind)) != struct.unpack_from(">I", content, end)[0]:
-            return None
-        if kind in PNG_TEXT_CHUNKS and any(word in data.split(b"\0", 1)[0].lower() for word in PNG_ORIENTATION_KEYS):
-            return None
-        if kind == b"IHDR" and length == 13:
-            header = struct.unpack(">IIBB", data[:10])
-        position = end + 4  # past the checksum
-        if kind == b"IEND":
-            break
-    if header is None:
-        return None
-    width, height, depth, colour = header
-    mode = PLAIN_PNG_MODES.get(colour)
-    if depth != 8 or mode is None or width * height > MAX_PIXELS or min(width, height) < MIN_SIDE:
-        return None
-    try:
-        pixels = pyspng.load(content)
-    except (RuntimeError, ValueError, MemoryError):
-        return None
-    if pixels.shape[:2] != (height, width):
-        return None
-    # Pillow reads the array in place for L and RGBA; RGB it stores four bytes a pixel, so that one is copied.
-    return Image.frombuffer(mode, (width, height), np.ascontiguousarray(pixels), "raw", mode, 0, 1)
+    return _decode(io.BytesIO(content), name)
 
 
 def _decode(source: str | io.BytesIO, name: str) -> Image.Image:

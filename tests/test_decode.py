@@ -5,13 +5,9 @@ spread) agree with what they replace."""
 
 from __future__ import annotations
 
-import io
-import struct
-import zlib
-
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageOps, PngImagePlugin
+from PIL import Image, ImageDraw, ImageOps
 
 import preprocess
 from preprocess import decode, ink, open_image
@@ -167,68 +163,3 @@ def test_exif_orientation_of_a_png_is_applied(tmp_path, orientation):
     assert opened.size == upright.size
     assert np.array_equal(np.asarray(opened), np.asarray(upright))
     assert opened.getexif().get(ORIENTATION, 1) == 1  # turned once: nothing downstream turns it again
-
-
-def plain_pngs(folder) -> dict[str, bytes]:
-    """8-bit grey, RGB and RGBA PNGs with the chunks libspng may decode (gamma, resolution, text), by mode."""
-    seven = photo_of_a_seven((120, 90))
-    rgba = seven.convert("RGBA")
-    rgba.putalpha(Image.fromarray(np.linspace(0, 255, 120 * 90).reshape(90, 120).astype(np.uint8)))
-    files = {}
-    for image in (seven.convert("L"), seven, rgba):
-        path = folder / f"plain_{image.mode}.png"
-        info = PngImagePlugin.PngInfo()
-        info.add_text("Software", "a paint program")
-        image.save(path, dpi=(96, 96), pnginfo=info)
-        files[image.mode] = path.read_bytes()
-    return files
-
-
-def test_plain_pngs_through_libspng_are_pillows_images(tmp_path):
-    """With pyspng installed, plain PNGs skip Pillow's decoder: the same mode, size and pixels, from a file or bytes."""
-    pytest.importorskip("pyspng")
-    for mode, content in plain_pngs(tmp_path).items():
-        assert decode._plain_png(content) is not None, mode  # libspng's path, not Pillow's
-        path = tmp_path / f"plain_{mode}.png"
-        expected = full_decode(path)
-        for opened in (open_image(path), preprocess.open_image_bytes(content, "upload.png")):
-            assert opened.mode == expected.mode == mode and opened.size == expected.size
-            assert np.array_equal(np.asarray(opened), np.asarray(expected))
-            assert np.array_equal(preprocess.preprocess(opened), preprocess.preprocess(expected))
-
-
-def _with_chunk(content: bytes, kind: bytes, data: bytes, checksum: int | None = None) -> bytes:
-    """The PNG with one more chunk after IHDR (a wrong ``checksum`` when given)."""
-    end = len(decode.PNG_SIGNATURE) + 8 + 13 + 4
-    crc = zlib.crc32(data, zlib.crc32(kind)) if checksum is None else checksum
-    return content[:end] + struct.pack(">I4s", len(data), kind) + data + struct.pack(">I", crc) + content[end:]
-
-
-@pytest.mark.parametrize(
-    "change",
-    ["palette", "transparent colour", "16-bit", "exif", "xmp text", "bad checksum", "truncated", "not a png"],
-)
-def test_other_pngs_are_left_to_pillow(tmp_path, change):
-    """Anything Pillow would decode differently (or refuse) never takes libspng's path (it returns None first)."""
-    content = plain_pngs(tmp_path)["RGB"]
-    seven = photo_of_a_seven((120, 90))
-    buffer = io.BytesIO()
-    if change == "palette":
-        seven.convert("P").save(buffer, format="PNG")
-    elif change == "transparent colour":
-        seven.save(buffer, format="PNG", transparency=(255, 255, 255))
-    elif change == "16-bit":
-        Image.fromarray(np.asarray(seven.convert("L")).astype(np.uint16) * 257).save(buffer, format="PNG")
-    elif change == "exif":
-        exif = Image.Exif()
-        exif[ORIENTATION] = 6
-        seven.save(buffer, format="PNG", exif=exif)
-    elif change == "xmp text":
-        buffer.write(_with_chunk(content, b"tEXt", b"XML:com.adobe.xmp\0<x:xmpmeta tiff:Orientation='6'/>"))
-    elif change == "bad checksum":
-        buffer.write(_with_chunk(content, b"tEXt", b"Comment\0hello", checksum=0))
-    elif change == "truncated":
-        buffer.write(content[: len(content) // 2])
-    else:
-        buffer.write(b"GIF89a" + content[6:])
-    assert decode._plain_png(buffer.getvalue()) is None
