@@ -338,10 +338,11 @@ def _judge_blobs(blobs: list, judge: Judge) -> None:
         left, cuts, draw, height, stroke = blobs[i]
         # The blob as the model reads it best, cut where it chooses; a cut the shape found is kept
         # only where the model reads its pieces (each cut again where it is unsure) at least as surely.
-        best = _best_reading(whole, float(sure[at]), height, stroke, draw, judge, JUDGE_DEPTH)
+        memo: dict = {}
+        best = _best_reading(whole, float(sure[at]), height, stroke, draw, judge, JUDGE_DEPTH, memo)
         if len(cuts) > 1:
             readings = [
-                _best_reading(piece, float(score), height, stroke, draw, judge, JUDGE_DEPTH)
+                _best_reading(piece, float(score), height, stroke, draw, judge, JUDGE_DEPTH, memo)
                 for piece, score in zip(cuts, sure[at + 1 : at + 1 + len(cuts)], strict=True)
             ]
             shaped = min(score for score, _ in readings), [piece for _, pieces in readings for piece in pieces]
@@ -401,9 +402,37 @@ def _judged_cut(
 
 
 def _best_reading(
-    blob: np.ndarray, whole: float, height: float, stroke: float, draw: Callable[[np.ndarray], np.ndarray], judge: Judge, depth: int
+    blob: np.ndarray,
+    whole: float,
+    height: float,
+    stroke: float,
+    draw: Callable[[np.ndarray], np.ndarray],
+    judge: Judge,
+    depth: int,
+    memo: dict | None = None,
 ) -> tuple[float, list[np.ndarray]]:
-    """(how sure the model is of its least sure digit, the pieces) for the best reading of a blob."""
+    """(how sure the model is of its least sure digit, the pieces) for the best reading of a blob.
+
+    ``memo`` keeps what was found for each piece (its reading at each depth, how sure the model is of
+    it): the cuts of a blob and of its pieces meet the same pieces again and again."""
+    memo = {} if memo is None else memo
+    known = (id(draw), depth, blob.shape, np.packbits(blob).tobytes())
+    if known not in memo:
+        memo[known] = _read_best(blob, whole, height, stroke, draw, judge, depth, memo)
+    return memo[known]
+
+
+def _read_best(
+    blob: np.ndarray,
+    whole: float,
+    height: float,
+    stroke: float,
+    draw: Callable[[np.ndarray], np.ndarray],
+    judge: Judge,
+    depth: int,
+    memo: dict,
+) -> tuple[float, list[np.ndarray]]:
+    """_best_reading without the memo."""
     # A piece cut off an earlier blob keeps that blob's shape: the cuts are placed across its own columns.
     inked = np.flatnonzero(blob.any(axis=0))
     first, width = int(inked[0]), int(inked[-1]) + 1 - int(inked[0])
@@ -415,8 +444,9 @@ def _best_reading(
     narrow = width < (JUDGE_NARROW if whole <= NO_DIGIT else JUDGE_ASPECT) * height
     if (sure_whole and width < JUDGE_SPLIT_ASPECT * height) or depth == 0 or narrow:
         return whole, [blob]
-    candidates: list[tuple[np.ndarray, np.ndarray]] = []
+    candidates: list[tuple[tuple[np.ndarray, np.ndarray], list[tuple]]] = []
     images: list[np.ndarray] = []
+    queued: list[tuple] = []  # the pieces drawn for the model, in order
     seen: set[bytes] = set()
     columns = np.arange(blob.shape[1])[np.newaxis, :]
     for centre in JUDGE_CENTRES:
@@ -433,18 +463,23 @@ def _best_reading(
         left_piece = blob & (columns < path[:, np.newaxis])
         pair = (left_piece, blob & ~left_piece)
         if all(_digit_sized(piece, blob.shape[0], height, JUDGE_PIECE_WIDTH) for piece in pair):
+            keys = [(id(draw), piece.shape, np.packbits(piece).tobytes()) for piece in pair]
+            new = [(piece, key) for piece, key in zip(pair, keys, strict=True) if key not in memo and key not in queued]
             try:
-                images.extend([draw(piece) for piece in pair])
+                drawn = [draw(piece) for piece, _ in new]
             except NoDigitError:
                 continue  # a piece of faint edge pixels only, which vanish when the digit is drawn: no digit
-            candidates.append(pair)
+            images.extend(drawn)
+            queued.extend(key for _, key in new)
+            candidates.append((pair, keys))
     if not candidates:
         return whole, [blob]
-    sure = judge(np.stack(images))
+    if images:
+        memo.update(zip(queued, (float(score) for score in judge(np.stack(images))), strict=True))
     best: tuple[float, list[np.ndarray]] | None = None
-    for pair, pair_sure in zip(candidates, sure.reshape(-1, 2), strict=True):
+    for pair, keys in candidates:
         readings = [
-            _best_reading(piece, float(score), height, stroke, draw, judge, depth - 1) for piece, score in zip(pair, pair_sure, strict=True)
+            _best_reading(piece, memo[key], height, stroke, draw, judge, depth - 1, memo) for piece, key in zip(pair, keys, strict=True)
         ]
         score = min(reading[0] for reading in readings)
         if sure_whole:
