@@ -210,8 +210,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         number_styles = realistic.parse_styles(args.number_styles, realistic.NUMBER_STYLES)
     except ValueError as error:
         parser.error(str(error))
-    if args.count < 1 or args.numbers < 0:
-        parser.error("--count must be at least 1 and --numbers at least 0")
+    if args.count < 0 or args.numbers < 0 or args.count + args.numbers == 0:
+        parser.error("--count and --numbers must not be negative, and one of them must be positive")
+    if args.count < 2 and not args.no_bad_inputs:
+        parser.error("the bad-input check reads 2 good images beside the bad ones: give --count 2 or more, or --no-bad-inputs")
     model_options = ["--model", str(args.model)] if args.model else []
 
     with contextlib.ExitStack() as stack:
@@ -224,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         started = time.perf_counter()
         # A kept set made with the same settings is reused: rendering is most of a run's time on a small machine.
-        if realistic.manifest_params(work / "digits") != {"seed": args.seed, "count": args.count, "styles": styles}:
+        if args.count and realistic.manifest_params(work / "digits") != {"seed": args.seed, "count": args.count, "styles": styles}:
             realistic.generate(work / "digits", args.count, args.seed, styles, source)
         lengths = list(realistic.NUMBER_LENGTHS)
         number_params = {"seed": args.seed, "count": args.numbers, "lengths": lengths, "styles": number_styles}
@@ -233,47 +235,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         bad_cases = [] if args.no_bad_inputs else realistic.generate_bad_inputs(work / "bad", args.seed, source)
         generate_seconds = time.perf_counter() - started
 
-        rows = realistic.read_manifest(work / "digits")
-        preprocessed = work / "preprocessed" if args.save_preprocessed else None
-        options = [*model_options, *(["--save-preprocessed", str(preprocessed)] if preprocessed else [])]
-        started = time.perf_counter()
-        code, records, stderr = run_cli([row["path"] for row in rows], *options)
-        cli_seconds = time.perf_counter() - started
-        if code == 2:
-            print(f"evaluate.py failed (exit 2): {stderr.strip()}", file=sys.stderr)
-            return 2
-        per_style, failures = score_digits(rows, records)
+        results = {"commit": _git_commit(), "seed": args.seed, "model": str(args.model) if args.model else "default"}
+        accuracy = None  # of the single digits; None with --count 0 (numbers only)
+        if args.count:
+            rows = realistic.read_manifest(work / "digits")
+            preprocessed = work / "preprocessed" if args.save_preprocessed else None
+            options = [*model_options, *(["--save-preprocessed", str(preprocessed)] if preprocessed else [])]
+            started = time.perf_counter()
+            code, records, stderr = run_cli([row["path"] for row in rows], *options)
+            cli_seconds = time.perf_counter() - started
+            if code == 2:
+                print(f"evaluate.py failed (exit 2): {stderr.strip()}", file=sys.stderr)
+                return 2
+            per_style, failures = score_digits(rows, records)
 
-        print(f"{len(rows)} images in {len(styles)} styles (seed {args.seed}) rendered in {generate_seconds:.0f} s; ", end="")
-        print(f"evaluate.py read them in {cli_seconds:.1f} s ({1000 * cli_seconds / len(rows):.0f} ms per image)")
-        print(f"\n{'style':<16} {'images':>6} {'correct':>7} {'errors':>6} {'accuracy':>9}")
-        for style in sorted(per_style, key=lambda name: per_style[name]["correct"] / per_style[name]["total"]):
-            tally = per_style[style]
-            print(f"{style:<16} {tally['total']:>6} {tally['correct']:>7} {tally['errors']:>6} {tally['correct'] / tally['total']:>9.1%}")
-        correct = sum(tally["correct"] for tally in per_style.values())
-        accuracy = correct / len(rows)
-        print(f"{'overall':<16} {len(rows):>6} {correct:>7} {sum(t['errors'] for t in per_style.values()):>6} {accuracy:>9.2%}")
-        print(f"target {args.target:.0%}: {'met' if accuracy >= args.target else 'NOT met'}")
+            print(f"{len(rows)} images in {len(styles)} styles (seed {args.seed}) rendered in {generate_seconds:.0f} s; ", end="")
+            print(f"evaluate.py read them in {cli_seconds:.1f} s ({1000 * cli_seconds / len(rows):.0f} ms per image)")
+            print(f"\n{'style':<16} {'images':>6} {'correct':>7} {'errors':>6} {'accuracy':>9}")
+            for style in sorted(per_style, key=lambda name: per_style[name]["correct"] / per_style[name]["total"]):
+                tally = per_style[style]
+                print(
+                    f"{style:<16} {tally['total']:>6} {tally['correct']:>7} {tally['errors']:>6} {tally['correct'] / tally['total']:>9.1%}"
+                )
+            correct = sum(tally["correct"] for tally in per_style.values())
+            accuracy = correct / len(rows)
+            print(f"{'overall':<16} {len(rows):>6} {correct:>7} {sum(t['errors'] for t in per_style.values()):>6} {accuracy:>9.2%}")
+            print(f"target {args.target:.0%}: {'met' if accuracy >= args.target else 'NOT met'}")
 
-        results = {
-            "commit": _git_commit(),
-            "seed": args.seed,
-            "count": len(rows),
-            "model": str(args.model) if args.model else "default",
-            "accuracy": accuracy,
-            "per_style": per_style,
-            "cli_seconds": cli_seconds,
-        }
-        if failures:
-            print(f"\nfailures ({len(failures)}; first 20):")
-            for failure in failures[:20]:
-                answer = f"error: {failure['error']}" if failure["error"] else f"{failure['digit']} ({failure['confidence']:.1%})"
-                print(f"  {failure['path']}: true {failure['label']}, got {answer}")
-            sheet = contact_sheet(failure_tiles(failures, preprocessed), args.out_dir / f"realistic_failures_seed{args.seed}.png")
-            print(f"contact sheet: {sheet}")
-        results["failures"] = [
-            {key: failure[key] for key in ("file", "style", "label", "digit", "confidence", "error")} for failure in failures
-        ]
+            results.update(count=len(rows), accuracy=accuracy, per_style=per_style, cli_seconds=cli_seconds)
+            if failures:
+                print(f"\nfailures ({len(failures)}; first 20):")
+                for failure in failures[:20]:
+                    answer = f"error: {failure['error']}" if failure["error"] else f"{failure['digit']} ({failure['confidence']:.1%})"
+                    print(f"  {failure['path']}: true {failure['label']}, got {answer}")
+                sheet = contact_sheet(failure_tiles(failures, preprocessed), args.out_dir / f"realistic_failures_seed{args.seed}.png")
+                print(f"contact sheet: {sheet}")
+            results["failures"] = [
+                {key: failure[key] for key in ("file", "style", "label", "digit", "confidence", "error")} for failure in failures
+            ]
 
         if args.numbers:
             numbers = realistic.read_manifest(work / "numbers")
@@ -326,7 +325,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results_path = args.out_dir / f"realistic_results_seed{args.seed}.json"
         results_path.write_text(json.dumps(results, indent=1, default=float) + "\n")
         print(f"\nresults: {results_path}")
-    return 0 if accuracy >= args.target else 1
+    return 0 if accuracy is None or accuracy >= args.target else 1
 
 
 if __name__ == "__main__":
