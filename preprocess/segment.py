@@ -385,22 +385,6 @@ def _judged_merges(
     return [piece for piece in merged if piece is not None]
 
 
-def _judged_cut(
-    blob: np.ndarray,
-    whole: float,
-    height: float,
-    stroke: float,
-    draw: Callable[[np.ndarray], np.ndarray],
-    judge: Judge,
-    depth: int = JUDGE_DEPTH,
-) -> list[np.ndarray]:
-    """The blob, or its pieces when the model reads a cut of it as digits more surely than the whole as
-    one (``whole``: how sure it is of the whole); the candidate cuts are the cheapest paths near a few
-    places across the blob, and a piece the model is unsure of is tried cut again (``depth`` times:
-    three or four digits written into each other)."""
-    return _best_reading(blob, whole, height, stroke, draw, judge, depth)[1]
-
-
 def _best_reading(
     blob: np.ndarray,
     whole: float,
@@ -411,7 +395,11 @@ def _best_reading(
     depth: int,
     memo: dict | None = None,
 ) -> tuple[float, list[np.ndarray]]:
-    """(how sure the model is of its least sure digit, the pieces) for the best reading of a blob.
+    """(how sure the model is of its least sure digit, the pieces) for the best reading of a blob: the blob,
+    or its pieces when the model reads a cut of it as digits more surely than the whole as one (``whole``:
+    how sure it is of the whole); the candidate cuts are the cheapest paths near a few places across the
+    blob, and a piece the model is unsure of is tried cut again (``depth`` times: three or four digits
+    written into each other).
 
     ``memo`` keeps what was found for each piece (its reading at each depth, how sure the model is of
     it): the cuts of a blob and of its pieces meet the same pieces again and again."""

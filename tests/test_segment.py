@@ -313,7 +313,7 @@ def test_a_candidate_cut_that_draws_blank_is_no_digit(judge):
     def draw(piece: np.ndarray) -> np.ndarray:
         raise preprocess.common.NoDigitError("no digit found (blank or near-blank image)")
 
-    pieces = segment._judged_cut(blob, 0.0, 100.0, 20.0, draw, judge)
+    _, pieces = segment._best_reading(blob, 0.0, 100.0, 20.0, draw, judge, segment.JUDGE_DEPTH)
     assert len(pieces) == 1 and np.array_equal(pieces[0], blob)
 
 
