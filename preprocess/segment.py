@@ -46,6 +46,7 @@ RUN_THICKNESS = 0.25
 OWN_RUN = 0.8
 FRAME_STRAY = 0.1  # ink off a frame's runs, in squared digit heights: less than a digit's
 FRAME_OFF = 0.3  # what is left of a frame joined to the digits without its runs, less than this share of it off them, is frame
+SPECK_REACH = 0.5  # a speck beside a frame, this share of the digits' height from them or nearer, may be a digit's piece
 PAGE_SPAN = 0.8  # a piece this share of the picture wide and high, the only one to judge the digits by, is lines joined to them
 # --- the row and grouping
 ROW_REACH = 1.0  # a component joins the row when its middle is this many digit heights from its neighbour's
@@ -635,10 +636,21 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
         held = np.flatnonzero(np.isin(pieces, rest))
         keep = held[parts.area[held] >= max(SPECK_FRACTION * parts.area[held].max(), 2)]
         return Ink(found.ink, found.threshold, parts, keep), sorted(cells, key=lambda cell: cell[2])
+    # A digit's detached piece (a 5's bar) was a speck beside the frame that dwarfed it: the pieces that
+    # were specks come back where they lie among the digits (within SPECK_REACH of their height of the
+    # box around them; a frame's stubs lie beyond), to be judged against the digits below.
+    reach = SPECK_REACH * float((parts.bottom - parts.top)[rest].max())
+    near = (
+        (parts.top > parts.top[rest].min() - reach)
+        & (parts.bottom < parts.bottom[rest].max() + reach)
+        & (parts.left > parts.left[rest].min() - reach)
+        & (parts.right < parts.right[rest].max() + reach)
+    )
+    unframed = np.union1d(rest, np.setdiff1d(np.flatnonzero(near), np.concatenate([content, frames])))
     if not erase.any():
-        parts = parts.subset(rest)
+        parts = parts.subset(unframed)
     else:
-        remaining = components(parts.mask(rest) & ~erase)
+        remaining = components(parts.mask(unframed) & ~erase)
         if remaining.count == 0:
             return found, []
         parts = remaining
