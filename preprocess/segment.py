@@ -108,6 +108,8 @@ JUDGE_MARGIN = 0.2
 # --- joining a digit the pen broke apart, with the model as judge
 MERGE_GAP = 0.15  # neighbouring groups this share of the digits' height apart (or overlapping) ...
 MERGE_WIDTH = 1.3  # ... and together at most this share of it wide may be one digit
+APART_HEIGHT = 0.7  # ... and one of them this share of it tall or less, together at most
+APART_WIDTH = 1.0  # this share of it wide, is likely one digit even where both read surely apart
 # --- spaces
 SPACE_FRACTION = 0.6  # a gap wider than this fraction of the median digit height may be a space ...
 SPACE_CONTRAST = 2.5  # ... when it is also this many times the number's narrowest gap
@@ -357,7 +359,10 @@ def _judged_merges(
     """Neighbouring groups that are one digit the pen broke apart (the two sides of a 0, a 6's stem and
     loop): two whole groups at most MERGE_GAP of the digits' ``height`` apart, together at most
     MERGE_WIDTH of it wide, one of which the model is unsure of as a digit, are one digit where the
-    model reads them together JUDGE_SURE and JUDGE_MARGIN surer than the less sure of the two."""
+    model reads them together JUDGE_SURE and JUDGE_MARGIN surer than the less sure of the two. Where
+    one is at most APART_HEIGHT of the digits' height tall and together they are at most APART_WIDTH
+    of it wide, they are one digit where the model reads them together JUDGE_SPLIT_SURE, however
+    surely it reads each."""
     pairs = [
         i
         for i in range(len(pieces) - 1)
@@ -369,7 +374,20 @@ def _judged_merges(
     if not pairs:
         return pieces
     sure = judge(np.stack([image for image, _, _ in pieces]))
-    pairs = [i for i in pairs if min(sure[i], sure[i + 1]) < JUDGE_SURE]
+    parts = found.parts
+
+    def tall(group: np.ndarray) -> float:
+        return float(parts.bottom[group].max() - parts.top[group].min())
+
+    # A piece far shorter than the digits beside its neighbour, together no wider than one digit, is
+    # likely a part of it the pen left apart (a 6's loop beside its stem, read as a sure 0 beside a 1).
+    apart = {
+        i
+        for i in pairs
+        if pieces[i + 1][2] - pieces[i][1] <= APART_WIDTH * height
+        and min(tall(members[i]), tall(members[i + 1])) <= APART_HEIGHT * height
+    }
+    pairs = [i for i in pairs if min(sure[i], sure[i + 1]) < JUDGE_SURE or i in apart]
     if not pairs:
         return pieces
     images = [render(found, np.concatenate([members[i], members[i + 1]])) for i in pairs]
@@ -378,7 +396,12 @@ def _judged_merges(
     taken: set[int] = set()
     # Surest first; a piece joins one neighbour at most.
     for i, score, image in sorted(zip(pairs, together, images, strict=True), key=lambda item: -item[1]):
-        if i in taken or i + 1 in taken or score < JUDGE_SURE or score < min(sure[i], sure[i + 1]) + JUDGE_MARGIN:
+        # Two pieces the model reads surely apart are one digit only where it is as sure of them
+        # together as a sure blob's cut must be of its pieces.
+        needed = min(sure[i], sure[i + 1]) + JUDGE_MARGIN
+        if i in apart:
+            needed = min(needed, JUDGE_SPLIT_SURE)
+        if i in taken or i + 1 in taken or score < JUDGE_SURE or score < needed:
             continue
         taken |= {i, i + 1}
         merged[i] = (image, pieces[i][1], pieces[i + 1][2])

@@ -472,3 +472,17 @@ def test_a_detached_bar_dwarfed_by_the_frame_stays_with_its_digit():
     frame = Image.new("L", size, 0)
     ImageDraw.Draw(frame).rectangle((60, 40, 940, 460), outline=255, width=10)
     assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(frame)))), "75", pen=10)
+
+
+@pytest.mark.parametrize("apart", [0.1, 0.15, 0.2])
+def test_a_six_whose_loop_the_pen_left_beside_its_stem_is_one_digit(read, apart):
+    # The generator's broken_strokes (--seed 0, picture 697): a 6's stem and its loop written apart,
+    # read surely as a 1 and a 0 ("010" for "06"); the loop is far shorter than the digits beside it.
+    height, pen = 140, 10
+    layer = digit_layer("2", height, pen, start=(40, 40), size=(420, 240))
+    draw, left, top = ImageDraw.Draw(layer), 200, 40
+    stem = [(0.42, 0.0), (0.3, 0.5), (0.28, 0.9), (0.36, 1.0)]
+    draw.line([(left + x * height, top + y * height) for x, y in stem], fill=255, width=pen, joint="curve")
+    middle, across, down = (left + (0.55 + apart) * height, top + 0.76 * height), 0.16 * height, 0.22 * height
+    draw.ellipse((middle[0] - across, middle[1] - down, middle[0] + across, middle[1] + down), outline=255, width=pen)
+    assert read(on_paper(layer)) == "26"
