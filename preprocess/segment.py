@@ -55,6 +55,8 @@ ROW_REACH = 1.0  # a component joins the row when its middle is this many digit 
 # height (a fat marker's "stroke widths" would reach the next digit).
 LINK_STROKES = 6.0
 LINK_HEIGHT = 0.12
+LOCAL_REACH = 0.25  # a speck within this share of a kept piece's height of its box ...
+LOCAL_HEIGHT = 0.5  # ... and at most this share of it tall is judged against that piece
 MERGE_OVERLAP = 0.5  # groups sharing this fraction of the narrower one's columns are one digit
 FRAGMENT_HEIGHT = 0.5  # a group less tall than this fraction of the digits' (median) height is a fragment
 FRAGMENT_REACH = 1.0  # a fragment farther than this many digit heights from the groups beside it is dropped
@@ -144,6 +146,10 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     main = main_digit(found)  # validates that something digit-sized exists
     if boxes and not _outside_boxes(found, boxes):
         return _boxed_digits(found, boxes)
+    # Specks are judged against the digit they lie on too: beside a fat marker's digit, a thin or
+    # broken one's pieces were specks.
+    found = _with_local_pieces(found)
+    parts, content = found.parts, found.keep
     # Digits outside the boxes found (boxes the line eraser took, or a number written beside a
     # form's boxes) are read as a row like any other; the boxes found are gone as frames.
     # The row, followed from the first digit found (with its broken-off pieces: the largest single
@@ -252,6 +258,35 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     ordinary = min(gaps, default=0)
     spaces = [False] + [gap > SPACE_FRACTION * median_height and gap > SPACE_CONTRAST * max(ordinary, 1) for gap in gaps]
     return [Digit(image, left, right, space) for (image, left, right), space in zip(pieces, spaces, strict=True)]
+
+
+def _with_local_pieces(found: Ink) -> Ink:
+    """found with the specks that lie on a digit kept too: pieces clean judged against the picture's
+    largest (a fat marker's digit, beside which a thin or broken digit's pieces are specks) that are
+    SPECK_FRACTION of the area of a kept piece whose box, grown by LOCAL_REACH of its height, holds
+    their middle, at most LOCAL_HEIGHT of its height tall, and clear of the picture's edge (the stubs
+    of a grid's lines the eraser left are long, and run to it)."""
+    parts, keep = found.parts, found.keep
+    specks = np.setdiff1d(np.flatnonzero(parts.area >= 2), keep)
+    if specks.size == 0:
+        return found
+    middles_y = ((parts.top + parts.bottom) / 2)[specks][:, np.newaxis]
+    middles_x = ((parts.left + parts.right) / 2)[specks][:, np.newaxis]
+    heights = (parts.bottom - parts.top)[keep][np.newaxis, :]
+    reach = LOCAL_REACH * heights
+    inside = (
+        (middles_y > parts.top[keep] - reach)
+        & (middles_y < parts.bottom[keep] + reach)
+        & (middles_x > parts.left[keep] - reach)
+        & (middles_x < parts.right[keep] + reach)
+        & (parts.area[specks][:, np.newaxis] >= SPECK_FRACTION * parts.area[keep][np.newaxis, :])
+        & ((parts.bottom - parts.top)[specks][:, np.newaxis] <= LOCAL_HEIGHT * heights)
+        & ~parts.touches_border(specks)[:, np.newaxis]
+    )
+    local = specks[inside.any(axis=1)]
+    if local.size == 0:
+        return found
+    return Ink(found.ink, found.threshold, parts, np.union1d(keep, local))
 
 
 def _cut_touching(blob: np.ndarray, height: float, stroke: float) -> list[np.ndarray]:

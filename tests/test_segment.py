@@ -486,3 +486,25 @@ def test_a_six_whose_loop_the_pen_left_beside_its_stem_is_one_digit(read, apart)
     middle, across, down = (left + (0.55 + apart) * height, top + 0.76 * height), 0.16 * height, 0.22 * height
     draw.ellipse((middle[0] - across, middle[1] - down, middle[0] + across, middle[1] + down), outline=255, width=pen)
     assert read(on_paper(layer)) == "26"
+
+
+def test_a_thin_digits_pieces_beside_a_fat_markers_digit_are_kept():
+    # The generator's squared_paper (--seed 1, picture 597): a thin 9 whose stem broke off in dashes
+    # beside a fat marker's 2; clean judged the dashes against the picture's largest piece, the 2, and
+    # dropped them as specks (the 9 read as no digit). Judged against the 9's own piece, they stay.
+    height, pen = 140, 5
+
+    def dashed_seven(draw: ImageDraw.ImageDraw, left: float, top: float) -> None:
+        # The bar and most of the stem in one stroke, the stem's end a dash apart.
+        (x0, y0), (x1, y1) = (left + 0.75 * height, top + 0.14 * height), (left + 0.42 * height, top + 0.88 * height)
+        along = [(x0 + (x1 - x0) * share, y0 + (y1 - y0) * share) for share in (0.7, 0.8, 0.92)]
+        draw.line([(left + 0.25 * height, y0), (x0, y0), along[0]], fill=255, width=pen, joint="curve")
+        draw.line(along[1:], fill=255, width=pen)
+
+    layer = digit_layer("2", height, 30, start=(40, 40), size=(460, 240))
+    dashed_seven(ImageDraw.Draw(layer), 250, 40)
+    alone = Image.new("L", (240, 240), 0)
+    dashed_seven(ImageDraw.Draw(alone), 50, 50)
+    digits = segment_number(on_paper(layer))
+    assert len(digits) == 2
+    assert similarity(digits[1].image, preprocess.preprocess(on_paper(alone))) > 0.95
