@@ -62,7 +62,7 @@ class Recipe:
 RECIPES = {
     # Our stronger CNN. A small validation slice only for monitoring: the model kept is
     # always the last epoch's, so every image not held out goes to training. One member: about
-    # about 7 minutes on a 2-core machine; --members 2 averages two (the shipped model) for a little more accuracy.
+    # 7-8 minutes on a 2-core machine; --members 2 averages two (the shipped model) for a little more accuracy.
     "default": Recipe(
         epochs=12, batch_size=128, learning_rate=3e-3, validation_split=0.08, augment=True, schedule=True, not_digits=0.2, members=1
     ),
@@ -584,9 +584,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 history = model.fit(
                     train_data.as_dataset(),
                     epochs=config["epochs"],
-                    # Batches in order: each epoch's images are already shuffled, and the data switches to
-                    # the next epoch's where the batches start over (make_train_dataset).
-                    shuffle=False,
                     validation_data=validation,
                     callbacks=[*callbacks, stop_on_interrupt],
                     verbose=1 if sys.stdout.isatty() else 2,

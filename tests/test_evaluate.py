@@ -457,6 +457,12 @@ def test_a_real_11_output_model_says_not_a_digit(tmp_path, capsys):
 # --- as a real process ---------------------------------------------------------------------------
 
 
+def _as_from_a_terminal() -> None:
+    # A shell starts background jobs with SIGINT ignored, and a child keeps that: pytest run as one (a CI
+    # script's `&`) would hand it on, and evaluate.py rightly would not stop. A terminal's Ctrl-C is on.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(argv: list[str], tmp_path: Path) -> subprocess.Popen:
     """evaluate.py in its own process group, as a terminal would run it (so Ctrl-C reaches the workers too)."""
     return subprocess.Popen(
@@ -465,6 +471,7 @@ def start(argv: list[str], tmp_path: Path) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=open(tmp_path / "stderr.txt", "w"),  # a file: a full stderr pipe must never stall the run
         start_new_session=True,
+        preexec_fn=_as_from_a_terminal,
     )
 
 
