@@ -78,7 +78,11 @@ RECIPES = {
 }
 DEFAULT_ARCH = "default"
 DEFAULT_SEED = 42
-TFLITE_TOLERANCE = 1e-4  # largest allowed |keras - tflite| probability difference
+# The .tflite keeps its weights in 8 bits (dynamic-range quantization: activations are quantized on the fly):
+# a quarter of the file, and on a 2-core Xeon the model runs 4-5x faster for the same answers (the shipped
+# model: MNIST 99.57% against 99.56%, the same 671/676 real digits and 92/98 not-digits); probabilities move
+# by up to a few hundredths, so the two exports are compared with this tolerance.
+TFLITE_TOLERANCE = 0.05  # largest allowed |keras - tflite| probability difference
 TFLITE_CHECK_IMAGES = 1000  # test images used to compare the two exports
 CALIBRATION_SEED = 12345  # the fixed augmentation of the validation images that the temperature is fitted on
 TEMPERATURES = np.geomspace(0.5, 5.0, 200)  # candidates for temperature scaling
@@ -434,10 +438,12 @@ def strip_optimizer(model):
 
 
 def export_tflite(model, path: Path) -> None:
-    """Write the model as a float32 TFLite flatbuffer, atomically."""
+    """Write the model as a TFLite flatbuffer with 8-bit weights (see TFLITE_TOLERANCE), atomically."""
+    import tensorflow as tf
+
     with tempfile.TemporaryDirectory() as scratch:
         exported = Path(scratch) / "model.tflite"
-        model.export(str(exported), format="litert", verbose=False)
+        model.export(str(exported), format="litert", verbose=False, optimizations=[tf.lite.Optimize.DEFAULT])
         with atomic_path(path) as temporary:
             shutil.copyfile(exported, temporary)
 
@@ -584,6 +590,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 history = model.fit(
                     train_data.as_dataset(),
                     epochs=config["epochs"],
+                    # Our own shuffle, once per epoch (make_train_dataset): Keras's default would only print a
+                    # warning that it cannot shuffle a tf.data pipeline.
+                    shuffle=False,
                     validation_data=validation,
                     callbacks=[*callbacks, stop_on_interrupt],
                     verbose=1 if sys.stdout.isatty() else 2,
