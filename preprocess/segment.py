@@ -419,8 +419,7 @@ def _judged_merges(
     apart = {
         i
         for i in pairs
-        if pieces[i + 1][2] - pieces[i][1] <= APART_WIDTH * height
-        and min(tall(members[i]), tall(members[i + 1])) <= APART_HEIGHT * height
+        if pieces[i + 1][2] - pieces[i][1] <= APART_WIDTH * height and min(tall(members[i]), tall(members[i + 1])) <= APART_HEIGHT * height
     }
     pairs = [i for i in pairs if min(sure[i], sure[i + 1]) < JUDGE_SURE or i in apart]
     if not pairs:

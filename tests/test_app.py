@@ -640,7 +640,6 @@ def test_model_reads_a_number(model_client):
     assert [digit["digit"] for digit in result["digits"]] == [1, 7, 1]
 
 
-
 @pytest.mark.parametrize(("pair", "overlap"), [("14", 6), ("17", 12)], ids=["1-4", "1-7"])
 def test_model_cuts_touching_digits_of_a_number(model_client, pair, overlap):
     # One blob that the shape alone leaves whole; the model, judging the cuts, reads both digits.
