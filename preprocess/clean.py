@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .common import Components, NoDigitError, components, disk, stroke_width
+from .common import Components, NoDigitError, binary_image, components, disk, stroke_width
 from .ink import MIN_CONTRAST, inner_components, otsu
 
 NOISE_SIGMAS = 4.0  # the ink threshold stays this many noise standard deviations above the paper
@@ -70,13 +70,6 @@ def _open(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     return cv2.morphologyEx(mask, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (width, height)))
 
 
-def _binary(mask: np.ndarray) -> np.ndarray:
-    """A bool mask as the uint8 0/1 image OpenCV takes: a view of it when it is contiguous (no copy)."""
-    if mask.dtype == np.bool_ and mask.flags.c_contiguous:
-        return mask.view(np.uint8)
-    return np.ascontiguousarray(mask, dtype=np.uint8)
-
-
 def _sums(binary: np.ndarray, axis: int) -> np.ndarray:
     """Pixel counts of a uint8 0/1 image's columns (axis=0) or rows (axis=1), in one vectorized OpenCV pass."""
     return cv2.reduce(binary, axis, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
@@ -88,7 +81,7 @@ def _horizontal_lines(mask: np.ndarray) -> tuple[np.ndarray, bool]:
     holds one either (every step is monotone in the mask), so a subset of it need not be searched."""
     height, width = mask.shape
     tilt = max(1, round(LINE_TILT * width))
-    binary = _binary(mask)
+    binary = binary_image(mask)
     # Thicken vertically a little so a slightly tilted line (a phone photo) still forms long runs.
     grown = cv2.dilate(binary, np.ones((2 * tilt + 1, 1), np.uint8))
     # Cheap test first: a row of the thickened mask holding a line holds at least half its length of
@@ -119,11 +112,11 @@ def _vertical_lines(mask: np.ndarray) -> tuple[np.ndarray, bool]:
     # the lines themselves takes: the same dilation (across, by the tilt the image's height allows) and
     # the same counts, so an image it turns away would have come back empty there too.
     tilt = max(1, round(LINE_TILT * height))
-    grown = cv2.dilate(_binary(mask), np.ones((1, 2 * tilt + 1), np.uint8))
+    grown = cv2.dilate(binary_image(mask), np.ones((1, 2 * tilt + 1), np.uint8))
     if not np.any(_sums(grown, 0) >= 0.5 * round(LINE_SPAN * height)):
         return np.zeros(mask.shape, dtype=bool), False
     # OpenCV's transpose of the uint8 view, read back as bool: a far cheaper copy than numpy's cast.
-    found, runs = _horizontal_lines(cv2.transpose(_binary(mask)).view(bool))
+    found, runs = _horizontal_lines(cv2.transpose(binary_image(mask)).view(bool))
     return found.T, runs
 
 
@@ -138,7 +131,7 @@ def _slope(mask: np.ndarray, tried: Sequence[int] = (), refine: bool = False) ->
         return 0.0, SLOPE_STEPS
     step = max(1, count // SLOPE_SAMPLE)
     # Every step-th ink pixel in reading order, as np.nonzero lists them (OpenCV's (x, y) list is faster).
-    points = cv2.findNonZero(_binary(mask)).reshape(-1, 2)[::step]
+    points = cv2.findNonZero(binary_image(mask)).reshape(-1, 2)[::step]
     rows, cols = points[:, 1].astype(np.float32), points[:, 0].astype(np.float32)
     slopes = np.linspace(-MAX_SLOPE, MAX_SLOPE, 2 * SLOPE_STEPS + 1)
     peaks = _peaks(rows, cols, slopes, height, width)
@@ -179,7 +172,7 @@ def _lines_at_slope(mask: np.ndarray, slope: float) -> np.ndarray:
     rise = int(np.ceil(abs(slope) * width))
     shift = rise if slope > 0 else 0
     shear = np.float32([[1, 0, 0], [-slope, 1, shift]])
-    sheared = cv2.warpAffine(_binary(mask), shear, (width, height + rise), flags=cv2.INTER_NEAREST)
+    sheared = cv2.warpAffine(binary_image(mask), shear, (width, height + rise), flags=cv2.INTER_NEAREST)
     found = _horizontal_lines(sheared > 0)[0].astype(np.uint8)
     back = cv2.warpAffine(found, shear, (width, height), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP)
     return (back > 0) & mask
@@ -192,7 +185,7 @@ def _sloped_lines(mask: np.ndarray) -> tuple[np.ndarray, bool, bool]:
     # A line at any slope, sheared level, puts ink in at least half its length's columns (the cheap
     # test of _horizontal_lines), and shearing moves no ink to another column: a mask with ink in fewer
     # columns holds no line, level or sloping, and the slope need not be looked for.
-    inked_columns = np.count_nonzero(cv2.reduce(_binary(mask), 0, cv2.REDUCE_MAX))
+    inked_columns = np.count_nonzero(cv2.reduce(binary_image(mask), 0, cv2.REDUCE_MAX))
     if inked_columns < 0.5 * round(LINE_SPAN * width):
         return np.zeros(mask.shape, dtype=bool), False, False
     found, runs = _horizontal_lines(mask)
@@ -245,8 +238,10 @@ def lines(mask: np.ndarray, sloped: bool = True) -> np.ndarray:
 
 def _histogram_median(values: np.ndarray) -> float:
     """Median of float values in [0, 1] to 1/1024 (a histogram, not a sort of the whole image)."""
-    counts = np.bincount(np.clip(values * 1024.0, 0, 1023).astype(np.int32).ravel(), minlength=1024)
-    return (int(np.searchsorted(np.cumsum(counts), (values.size + 1) / 2)) + 0.5) / 1024.0
+    # No clip: values in [0, 1] fall in bins 0-1024, and the one for exactly 1 joins the top bin.
+    counts = np.bincount((values * 1024.0).astype(np.int32).ravel(), minlength=1025)
+    counts[1023] += counts[1024]
+    return (int(np.searchsorted(np.cumsum(counts[:1024]), (values.size + 1) / 2)) + 0.5) / 1024.0
 
 
 def threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray]:
@@ -335,7 +330,7 @@ def _without_stray_lines(parts: Components) -> Components:
     height, width = parts.shape
     if not np.any((parts.bottom - parts.top >= STRAY_SPAN * height) & (parts.right - parts.left >= STRAY_SPAN * width)):
         return parts  # (most images: nothing spans them)
-    binary = _binary(parts.labels > 0)
+    binary = binary_image(parts.labels > 0)
     radius = int(np.clip(round(stroke_width(binary) / STRAY_THINNESS), 1, STRAY_RADIUS))
     thick = cv2.morphologyEx(binary, cv2.MORPH_OPEN, disk(radius))
     if cv2.countNonZero(thick) < STRAY_THICK_SHARE * cv2.countNonZero(binary):

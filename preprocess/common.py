@@ -81,10 +81,17 @@ class Components:
         return np.maximum(np.maximum(*rows) / width, np.maximum(*cols) / height)[1:]
 
 
+def binary_image(mask: np.ndarray) -> np.ndarray:
+    """A bool mask as the uint8 0/1 image OpenCV takes: a view of it when it is contiguous (no copy)."""
+    if mask.dtype == np.bool_ and mask.flags.c_contiguous:
+        return mask.view(np.uint8)
+    return np.ascontiguousarray(mask, dtype=np.uint8)
+
+
 def components(mask: np.ndarray) -> Components:
     """Label the 8-connected components of a bool (H, W) mask."""
     # Grana's block-based algorithm: on these masks, with statistics, about twice as fast as the default.
-    binary = np.ascontiguousarray(mask, dtype=np.uint8)
+    binary = binary_image(mask)
     count, labels, stats, _ = cv2.connectedComponentsWithStatsWithAlgorithm(binary, 8, cv2.CV_32S, cv2.CCL_GRANA)
     stats = stats[1:].astype(np.int64)
     left, top, width, height, area = stats.T
@@ -101,7 +108,7 @@ CROSS = cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3))
 
 def stroke_width(mask: np.ndarray) -> float:
     """Mean stroke width in pixels of a bool mask: twice the area over the boundary length."""
-    binary = np.ascontiguousarray(mask, dtype=np.uint8)
+    binary = binary_image(mask)
     area = int(cv2.countNonZero(binary))
     if area == 0:
         return 0.0
@@ -116,7 +123,7 @@ def stroke_width(mask: np.ndarray) -> float:
 def holes(mask: np.ndarray, min_area: float = 0.0) -> int:
     """How many holes (loops: the inside of a 0, the two of an 8) a bool mask has, not counting those
     smaller than ``min_area`` pixels."""
-    contours, hierarchy = cv2.findContours(np.ascontiguousarray(mask, dtype=np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    contours, hierarchy = cv2.findContours(binary_image(mask), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     if hierarchy is None:
         return 0
     # RETR_CCOMP: outer boundaries at the top level, the holes in them as their children.

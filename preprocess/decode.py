@@ -100,7 +100,7 @@ def to_arrays(image: Image.Image) -> tuple[np.ndarray, np.ndarray | None]:
 def unit(values: np.ndarray) -> np.ndarray:
     """Float32 in [0, 1] from raw_arrays' uint8 (0-255) or float32 (already in [0, 1]) values."""
     if values.dtype == np.uint8:
-        return values.astype(np.float32) * np.float32(1 / 255)
+        return np.multiply(values, np.float32(1 / 255), dtype=np.float32)  # one pass, the same floats as a cast then a multiply
     return values
 
 
