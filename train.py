@@ -62,7 +62,7 @@ class Recipe:
 RECIPES = {
     # Our stronger CNN. A small validation slice only for monitoring: the model kept is
     # always the last epoch's, so every image not held out goes to training. One member: about
-    # 7-8 minutes on a 2-core machine; --members 2 averages two (the shipped model) for a little more accuracy.
+    # 6.5 minutes on a 2-core machine; --members 2 averages two (the shipped model) for a little more accuracy.
     "default": Recipe(
         epochs=12, batch_size=128, learning_rate=3e-3, validation_split=0.08, augment=True, schedule=True, not_digits=0.2, members=1
     ),
