@@ -350,7 +350,7 @@ def test_each_epoch_trains_on_its_own_shuffle():
     type(dataset).__getitem__ = recording
     model = keras.Sequential([keras.Input((28, 28)), keras.layers.Flatten(), keras.layers.Dense(10, activation="softmax")])
     model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy")
-    model.fit(dataset.as_dataset(), epochs=epochs, verbose=0)  # as train.py fits
+    model.fit(dataset.as_dataset(), epochs=epochs, shuffle=False, verbose=0)  # as train.py fits
     dataset.pool.shutdown()
     steps = len(dataset)
     assert len(served) == epochs * steps  # one pass an epoch, nothing read ahead into a pass Keras does not train on
