@@ -208,6 +208,20 @@ def as_uint8(images: np.ndarray) -> np.ndarray:
     return np.round(images[..., 0] * 255).astype(np.uint8)
 
 
+def calibration_images(x_val: np.ndarray, y_val: np.ndarray, augment: bool) -> np.ndarray:
+    """The uint8 validation images as the augmentation makes them look (fixed seed), normalized.
+
+    Closer to people's images than clean MNIST is: the temperature and the suggested low-confidence
+    threshold are fitted on these.
+    """
+    if augment and len(x_val):
+        import augment as augmentation
+
+        rng = np.random.default_rng(CALIBRATION_SEED)
+        x_val = augmentation.augment(augmentation.restyle(x_val, y_val, rng), rng)
+    return data.normalize(x_val)
+
+
 def make_train_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, augment: bool, seed: int, epochs: int):
     """Batches of a fresh shuffle (and augmentation) every epoch, the next epoch's prepared while this one trains.
 
@@ -496,6 +510,50 @@ def previous_accuracy(out_dir: Path) -> float | None:
         return None
 
 
+def destination_for(out_dir: Path, shown: str, accuracy: float, force: bool) -> Path:
+    """``out_dir``, unless it holds a model that scored better than ``accuracy`` (then runs/<time>/, said aloud)."""
+    previous = previous_accuracy(out_dir)
+    if previous is None or previous <= accuracy or force:
+        return out_dir
+    destination = RUNS_DIR / time.strftime("%Y%m%d-%H%M%S")
+    print(
+        f"\n{shown} holds a better model ({previous:.2%} > {accuracy:.2%}); "
+        f"it stays, and this run goes to {portable_path(destination)} (--force replaces it)"
+    )
+    return destination
+
+
+def write_model_and_plots(
+    model, history: dict, destination: Path, dataset: data.Dataset, probabilities: np.ndarray, summary: dict, seed: int
+) -> tuple[dict[str, Path], float | None]:
+    """Write the plots, the 8-bit .tflite and the lean .keras into ``destination``, each file atomically.
+
+    Returns what was written, by name, and the largest |keras - tflite| probability difference (None without LiteRT).
+    """
+    keras_path = destination / f"{MODEL_NAME}.keras"
+    tflite_path = destination / f"{MODEL_NAME}.tflite"
+    lean_model = strip_optimizer(model)
+    # Everything is written to temporary files and renamed into place, one file at a time.
+    artifacts = {
+        "history plot": plots.plot_history(history, destination / "history.png"),
+        "confusion matrix": plots.plot_confusion_matrix(np.array(summary["confusion_matrix"]), destination / "confusion_matrix.png"),
+        "worst mistakes": plots.plot_worst_mistakes(dataset.x_test, dataset.y_test, probabilities, destination / "worst_mistakes.png"),
+        "sample predictions": plots.plot_sample_predictions(
+            dataset.x_test, dataset.y_test, probabilities, destination / "sample_predictions.png", seed=seed
+        ),
+    }
+    export_tflite(lean_model, tflite_path)
+    artifacts["tflite model"] = tflite_path
+    with atomic_path(keras_path) as temporary:
+        lean_model.save(temporary)
+    artifacts["keras model"] = keras_path
+    check = slice(0, TFLITE_CHECK_IMAGES)
+    difference = tflite_difference(tflite_path, dataset.x_test[check], probabilities[check])
+    if difference is not None and difference > TFLITE_TOLERANCE:
+        print(f"warning: TFLite and Keras predictions differ by {difference:.2e}", file=sys.stderr)
+    return artifacts, difference
+
+
 def add_not_digits(x: np.ndarray, y: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Append ``share * len(x)`` synthetic not-a-digit images (label 10) to uint8 images ``x`` and labels ``y``."""
     count = round(share * len(x))
@@ -549,13 +607,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     import_tensorflow_quietly()
     import keras
-    import tensorflow as tf
 
-    import augment as augmentation
     from model import build_model
 
     keras.utils.set_random_seed(args.seed)
     if args.deterministic:
+        import tensorflow as tf
+
         tf.config.experimental.enable_op_determinism()
 
     validation = (data.normalize(x_val), y_val) if len(x_val) else None
@@ -566,11 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=str(args.tensorboard)))
     # Temperature scaling on the validation images as the augmentation makes them look (closer to people's
     # images than clean MNIST is), so that a probability means what it says; folded into the last layer.
-    hard_val = x_val
-    if config["augment"] and len(x_val):
-        calibration_rng = np.random.default_rng(CALIBRATION_SEED)
-        hard_val = augmentation.augment(augmentation.restyle(x_val, y_val, calibration_rng), calibration_rng)
-    hard_val = data.normalize(hard_val)
+    hard_val = calibration_images(x_val, y_val, config["augment"])
     steps_per_epoch = math.ceil(len(x_train) / config["batch_size"])
     trained, histories, temperatures, fit_seconds = [], [], [], 0.0
     for member in range(members):
@@ -634,36 +688,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     summary = metrics.summarize(dataset.y_test, probabilities)
     turned_away = float((predicted_labels(probabilities) == NOT_A_DIGIT).mean())
 
-    destination = out_dir
-    previous = previous_accuracy(out_dir)
-    if previous is not None and previous > summary["accuracy"] and not args.force:
-        destination = RUNS_DIR / time.strftime("%Y%m%d-%H%M%S")
-        print(
-            f"\n{config['out_dir']} holds a better model ({previous:.2%} > {summary['accuracy']:.2%}); "
-            f"it stays, and this run goes to {portable_path(destination)} (--force replaces it)"
-        )
-    keras_path = destination / f"{MODEL_NAME}.keras"
-    tflite_path = destination / f"{MODEL_NAME}.tflite"
+    destination = destination_for(out_dir, config["out_dir"], summary["accuracy"], args.force)
     try:
-        lean_model = strip_optimizer(model)
-        # Everything is written to temporary files and renamed into place, one file at a time.
-        artifacts = {
-            "history plot": plots.plot_history(history, destination / "history.png"),
-            "confusion matrix": plots.plot_confusion_matrix(np.array(summary["confusion_matrix"]), destination / "confusion_matrix.png"),
-            "worst mistakes": plots.plot_worst_mistakes(dataset.x_test, dataset.y_test, probabilities, destination / "worst_mistakes.png"),
-            "sample predictions": plots.plot_sample_predictions(
-                dataset.x_test, dataset.y_test, probabilities, destination / "sample_predictions.png", seed=args.seed
-            ),
-        }
-        export_tflite(lean_model, tflite_path)
-        artifacts["tflite model"] = tflite_path
-        with atomic_path(keras_path) as temporary:
-            lean_model.save(temporary)
-        artifacts["keras model"] = keras_path
-        check = slice(0, TFLITE_CHECK_IMAGES)
-        difference = tflite_difference(tflite_path, dataset.x_test[check], probabilities[check])
-        if difference is not None and difference > TFLITE_TOLERANCE:
-            print(f"train.py: warning: TFLite and Keras predictions differ by {difference:.2e}", file=sys.stderr)
+        artifacts, difference = write_model_and_plots(model, history, destination, dataset, probabilities, summary, args.seed)
         wall_seconds = time.perf_counter() - started
         record = {
             "command": shlex.join(["python", "train.py", *argv]),

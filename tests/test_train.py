@@ -8,14 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw
 
 import train
-from tests.conftest import ROOT
+from tests.conftest import ROOT, draw_bars
 
 ARTIFACTS = [
     "mnist_cnn.keras",
@@ -26,37 +24,6 @@ ARTIFACTS = [
     "worst_mistakes.png",
     "sample_predictions.png",
 ]
-
-
-def draw_bars(count: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """A learnable toy task in MNIST's format: label d is a white bar at a position set by d."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, 10, count).astype(np.uint8)
-    images = np.zeros((count, 28, 28), np.uint8)
-    for image, label in zip(images, labels, strict=True):
-        canvas = Image.new("L", (28, 28))
-        offset = 2 + 2 * int(label) + int(rng.integers(0, 2))
-        ImageDraw.Draw(canvas).rectangle([offset, 4, offset + 2, 23], fill=255)
-        image[:] = np.asarray(canvas)
-    return images, labels
-
-
-@pytest.fixture(scope="module")
-def toy_npz(tmp_path_factory) -> Path:
-    x_train, y_train = draw_bars(600, seed=0)
-    x_test, y_test = draw_bars(200, seed=1)
-    path = tmp_path_factory.mktemp("data") / "toy.npz"
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return path
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory, toy_npz) -> Path:
-    out_dir = tmp_path_factory.mktemp("run")
-    flags = ["--data", str(toy_npz), "--out-dir", str(out_dir), "--epochs", "3", "--batch-size", "32", "--seed", "1", "--members", "2"]
-    code = train.main(flags)  # two members, as the shipped model has
-    assert code == 0
-    return out_dir
 
 
 def test_help_shows_defaults(capsys):
