@@ -275,7 +275,7 @@ def test_recompute_batchnorm_keeps_the_statistics_of_all_images():
 
     model = build_model("fast", num_classes=11)
     layer = next(layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization))
-    feeding = keras.Model(model.inputs, layer.input)  # everything before the first BatchNorm: no BatchNorm in it
+    feeding = keras.Model(model.input, layer.input)  # everything before the first BatchNorm: no BatchNorm in it
     images = np.random.default_rng(0).random((3 * train.BATCHNORM_CHUNK, 28, 28, 1), dtype=np.float32)
     images[: train.BATCHNORM_CHUNK] *= 0.2  # the chunks differ: the last chunk alone would give other statistics
     train.recompute_batchnorm(model, images)
