@@ -81,10 +81,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     out_dir = args.out_dir.expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         return _error(f"--out-dir {out_dir} exists and is not a folder")
-    try:
-        dataset = data.load_mnist(args.data)
-    except data.DataError as error:
-        return _error(str(error))
 
     import_tensorflow_quietly()
     records, members = [], []
@@ -100,6 +96,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _error(f"the sources' models answer different numbers of classes ({', '.join(map(str, sorted(outputs)))})")
     if len(members) < 2:
         return _error("the sources hold one member in all: nothing to average")
+    try:
+        dataset = data.load_mnist(args.data)
+    except data.DataError as error:
+        return _error(str(error))
     model = train.average_members(members)
 
     # The first source's validation images, as its calibration saw them: the suggested low-confidence threshold.
