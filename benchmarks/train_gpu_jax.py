@@ -70,6 +70,16 @@ train.make_train_dataset = make_train_dataset
 keras.Model.compile = compile_with_xla
 train.import_tensorflow_quietly = lambda: None
 train.export_tflite = lambda model, path: None
+write_model_and_plots = train.write_model_and_plots
+
+
+def write_without_tflite(*args, **kwargs):
+    artifacts, difference = write_model_and_plots(*args, **kwargs)
+    artifacts.pop("tflite model", None)  # not written here
+    return artifacts, difference
+
+
+train.write_model_and_plots = write_without_tflite
 train.machine = machine
 
 
