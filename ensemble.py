@@ -55,16 +55,19 @@ def read_source(folder: Path) -> tuple[dict, list]:
 
     try:
         record = json.loads((folder / "metrics.json").read_text())
-        config = record["config"]
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise SourceError(f"{folder}: no readable metrics.json from train.py ({type(error).__name__})") from None
+        if not isinstance(record.get("config"), dict) or "outputs" not in record:
+            raise ValueError("not a train.py record")
+    except OSError as error:
+        raise SourceError(f"{folder}: cannot read its metrics.json ({error.strerror or error})") from None
+    except (ValueError, AttributeError):  # not JSON, or not an object with a config and outputs
+        raise SourceError(f"{folder}: its metrics.json is not a record that train.py wrote") from None
     try:
         model = keras.models.load_model(folder / f"{MODEL_NAME}.keras", compile=False)
     except Exception as error:  # Keras raises ValueError, OSError, zipfile errors... for a missing or damaged file
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise SourceError(f"{folder / f'{MODEL_NAME}.keras'}: cannot load ({reason})") from None
     members = [layer for layer in model.layers if isinstance(layer, keras.Model)] or [model]
-    if len(members) != record.get("members", 1) or not isinstance(config, dict):
+    if len(members) != record.get("members", 1):
         raise SourceError(f"{folder}: the model has {len(members)} members, its metrics.json says {record.get('members')}")
     return record, members
 

@@ -70,8 +70,12 @@ def test_unusable_sources_get_one_line_errors(trained, toy_npz, tmp_path, capsys
     liar = tmp_path / "liar"
     shutil.copytree(trained, liar)
     (liar / "metrics.json").write_text(json.dumps({**json.loads((trained / "metrics.json").read_text()), "members": 1}))
+    stranger = tmp_path / "stranger"
+    stranger.mkdir()
+    (stranger / "metrics.json").write_text("[1, 2]")
     cases = {
         "nowhere": [str(tmp_path / "nowhere"), str(trained)],
+        "not a record that train.py wrote": [str(stranger), str(trained)],
         "different numbers of classes": [str(digits_only), str(trained)],
         "cannot load": [str(broken), str(trained)],
         "the model has 2 members, its metrics.json says 1": [str(liar), str(trained)],
