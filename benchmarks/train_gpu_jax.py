@@ -73,8 +73,12 @@ train.export_tflite = lambda model, path: None
 write_model_and_plots = train.write_model_and_plots
 
 
-def write_without_tflite(*args, **kwargs):
-    artifacts, difference = write_model_and_plots(*args, **kwargs)
+written: list[Path] = []  # the folder the run wrote: --out-dir, or runs/<time>/ where a better model was kept
+
+
+def write_without_tflite(model, history, destination, *args, **kwargs):
+    written.append(destination)
+    artifacts, difference = write_model_and_plots(model, history, destination, *args, **kwargs)
     artifacts.pop("tflite model", None)  # not written here
     return artifacts, difference
 
@@ -88,8 +92,8 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     code = train.main(argv)
     print(f"train_gpu_jax: exit {code} after {time.perf_counter() - started:.1f} s", flush=True)
-    record_path = train.ROOT / train.resolve_config(train.build_parser().parse_args(argv))["out_dir"] / "metrics.json"
-    if code == 0 and record_path.exists():  # name the command that really ran (a run that kept a better model went to runs/)
+    if code == 0 and written:  # name the command that really ran, in the record this run wrote
+        record_path = written[-1] / "metrics.json"
         record = json.loads(record_path.read_text())
         record["command"] = shlex.join(["KERAS_BACKEND=jax", "python", "benchmarks/train_gpu_jax.py", *argv])
         write_json(record_path, record)
