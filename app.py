@@ -40,7 +40,7 @@ from uvicorn.supervisors import Multiprocess
 
 from cli import HelpFormatter
 from data import IMAGE_SIZE
-from inference import Answer, ModelError, Predictor, digit_judge, interpret, load_predictor
+from inference import Answer, ModelError, Predictor, digit_judge, interpret, interpret_number, load_predictor
 from preprocess import ImageError, NoDigitError, number_text, open_image_bytes, preprocess, segment_number
 
 DEFAULT_HOST = "127.0.0.1"  # loopback only: the page is for the person at this machine
@@ -171,9 +171,10 @@ class SharedModel:
         with self.lock:
             return self.predictor.predict(images)
 
-    def answer(self, images: np.ndarray) -> list[Answer]:
-        """float32 (N, 28, 28, 1) in [0, 1] -> one Answer per image."""
-        return [interpret(row) for row in self.predict(images)]
+    def answer(self, images: np.ndarray, number: bool = False) -> list[Answer]:
+        """float32 (N, 28, 28, 1) in [0, 1] -> one Answer per image, or per piece of one number with ``number``."""
+        rows = self.predict(images)
+        return interpret_number(rows) if number else [interpret(row) for row in rows]
 
     def predict_bytes(self, data: bytes, number: bool) -> Prediction | NumberPrediction:
         """Image file bytes -> the /predict reply; raises ImageError (NoDigitError for a blank image)."""
@@ -184,7 +185,7 @@ class SharedModel:
         digits = segment_number(image, judge=self.judge)  # as evaluate.py --number reads it
         if not digits:
             raise NoDigitError(f"{UPLOAD_NAME}: no digit found")
-        answers = self.answer(np.stack([digit.image for digit in digits]))
+        answers = self.answer(np.stack([digit.image for digit in digits]), number=True)
         readings = [prediction(answer, digit.image) for answer, digit in zip(answers, digits, strict=True)]
         return NumberPrediction(
             number=number_text([digit.space_before for digit in digits], [answer.digit for answer in answers]),

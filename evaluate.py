@@ -36,7 +36,17 @@ from pathlib import Path
 import numpy as np
 
 from cli import HelpFormatter
-from inference import DEFAULT_TFLITE_PATH, NUM_DIGITS, ModelError, Predictor, digit_judge, interpret, load_predictor
+from inference import (
+    DEFAULT_TFLITE_PATH,
+    NUM_DIGITS,
+    Answer,
+    ModelError,
+    Predictor,
+    digit_judge,
+    interpret,
+    interpret_number,
+    load_predictor,
+)
 from preprocess import NOT_A_DIGIT_MARK, ImageError, is_image_path, number_text, open_image, preprocess, segment_number
 
 DEFAULT_TOP_K = 1
@@ -368,9 +378,8 @@ def _percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _answer_fields(row: np.ndarray, top_k: int) -> dict:
-    """What one model output row says, through inference.interpret (the one reading the app shares)."""
-    answer = interpret(row)
+def _answer_fields(answer: Answer, top_k: int) -> dict:
+    """What one model output row says, read by inference.interpret or interpret_number (as the app reads it)."""
     return {
         "digit": answer.digit,
         "confidence": round(answer.confidence, 6),
@@ -392,10 +401,10 @@ def describe(item: Item, top_k: int, number: bool) -> dict:
         if number:
             record.update(number=None, digits=[])
         return record
-    answers = [_answer_fields(row, top_k) for row in item.probabilities]
     if not number:
-        record.update(answers[0])
+        record.update(_answer_fields(interpret(item.probabilities[0]), top_k))
         return record
+    answers = [_answer_fields(answer, top_k) for answer in interpret_number(item.probabilities)]
     spaces = item.spaces or [False] * len(answers)
     record["number"] = number_text(spaces, [answer["digit"] for answer in answers])
     record["digits"] = answers

@@ -399,22 +399,26 @@ def test_digit_answers_carry_the_not_a_digit_fields(tmp_path, capsys, model_says
 
 def test_number_marks_positions_that_are_not_digits(tmp_path, capsys, model_says):
     path = seventeen(tmp_path)
-    model_says(row(1, 0.99), row(None, 0.8))
+    model_says(row(1, 0.99), row(None, 0.8))  # beside a digit, 0.8 is not sure enough to be no digit
+    assert evaluate.main(["--number", "--jsonl", str(path)]) == 0
+    (record,) = jsonl_records(capsys.readouterr().out)
+    assert record["number"] == "10" and record["not_digit_positions"] == []
+    model_says(row(1, 0.99), row(None, 0.95))
     assert evaluate.main(["--number", "--jsonl", str(path)]) == 0
     (record,) = jsonl_records(capsys.readouterr().out)
     assert record["number"] == "1?" and record["not_digit_positions"] == [1]
     first, second = record["digits"]
     assert first["digit"] == 1 and first["not_a_digit"] is False
-    assert second["digit"] is None and second["not_a_digit"] is True and second["confidence"] == pytest.approx(0.8)
-    assert record["not_a_digit"] is False and record["confidence"] == pytest.approx(0.8)
+    assert second["digit"] is None and second["not_a_digit"] is True and second["confidence"] == pytest.approx(0.95)
+    assert record["not_a_digit"] is False and record["confidence"] == pytest.approx(0.95)
     assert evaluate.main(["--number", str(path)]) == 0
     # 99.1%: the digit's share of the ten digits' probabilities, 0.99 / (1 - 0.001 on "not a digit")
-    assert capsys.readouterr().out == f"{path}: 1? (1: 99.1%, ?: not a digit 80.0%)\n"
+    assert capsys.readouterr().out == f"{path}: 1? (1: 99.1%, ?: not a digit 95.0%)\n"
 
 
 def test_numbers_through_the_worker_pool(tmp_path, capsys, model_says):
     """Many --number inputs: every digit image of a chunk reaches the model and comes back to its own file."""
-    model_says(row(1, 0.99), row(None, 0.8))  # model calls are MODEL_BATCH images, and each file has 2 digits
+    model_says(row(1, 0.99), row(None, 0.95))  # model calls are MODEL_BATCH images, and each file has 2 digits
     path = str(seventeen(tmp_path))
     count = evaluate.POOL_MIN_FILES + 3
     saved = tmp_path / "seen"

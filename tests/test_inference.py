@@ -28,6 +28,26 @@ def test_digit_probabilities_are_renormalized_without_the_11th():
     assert answer.confidence == pytest.approx(0.5) and answer.not_digit == pytest.approx(0.4)
 
 
+def _digit_or_not(digit: int | None, probability: float) -> np.ndarray:
+    row = np.full(11, (1 - probability) / 10)
+    row[inference.NOT_A_DIGIT if digit is None else digit] = probability
+    return row
+
+
+def test_a_number_with_a_digit_reads_its_odd_pieces_as_digits():
+    odd = _digit_or_not(None, 0.8)
+    odd[4] += 0.01  # the likeliest digit of the odd piece
+    sure = _digit_or_not(None, (1 + inference.NUMBER_NOT_DIGIT_THRESHOLD) / 2)
+    assert inference.NOT_DIGIT_THRESHOLD <= 0.8 < inference.NUMBER_NOT_DIGIT_THRESHOLD
+    answers = inference.interpret_number(np.stack([_digit_or_not(1, 0.99), odd, sure]))
+    assert [answer.digit for answer in answers] == [1, 4, None]
+    assert answers[1].not_digit == pytest.approx(0.8) and answers[1].confidence == pytest.approx(0.03 / 0.21)
+    # No piece is a digit: no number, and every piece keeps interpret's answer.
+    alone = inference.interpret_number(np.stack([odd, _digit_or_not(None, 0.6)]))
+    assert [answer.digit for answer in alone] == [None, None]
+    assert [answer.digit for answer in inference.interpret_number(odd[None])] == [None]
+
+
 def test_vectorized_rule_matches_interpret():
     rows = np.random.default_rng(0).dirichlet(np.ones(11) * 0.3, size=500)
     expected = [inference.NOT_A_DIGIT if (answer := inference.interpret(row)).digit is None else answer.digit for row in rows]
