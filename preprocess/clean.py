@@ -52,6 +52,9 @@ STRAY_PIECE = 0.05
 STRAY_THICK_SHARE = 0.3
 STRAY_LENGTH = 0.4
 LINE_BEYOND = 2.0  # a line crossing a digit is erased only when it runs this many times the digit's extent, on both sides
+# ... the digit being what is left of the component without the line, less its pieces under this share of the largest
+# one: stubs of the line the search missed (its ends at the image edge, a thick spot) are no part of the digit's extent.
+LINE_STUB = 0.1
 
 
 @dataclass
@@ -314,6 +317,9 @@ def _runs_beyond(line_part: np.ndarray, rest: np.ndarray) -> bool:
     """True if a line runs well beyond the rest of its component on both sides (or on to the image edge),
     along its own direction: a ruled line across a digit does; a digit's own long stroke (the stem of a
     4 filling a tight crop) ends where the rest of the digit does on at least one side."""
+    parts = components(rest)
+    if parts.count > 1:
+        rest = parts.mask(np.flatnonzero(parts.area >= LINE_STUB * parts.area.max()))
     for axis in (0, 1):
         (line_low, line_high), (rest_low, rest_high) = _span(line_part, axis), _span(rest, axis)
         size, extent = line_part.shape[axis], rest_high - rest_low

@@ -272,3 +272,19 @@ def test_clean_erases_sloping_ruled_lines_and_keeps_the_digit():
     kept = np.isin(found.parts.labels, found.keep + 1)
     assert found.keep.size == 1
     assert np.count_nonzero(kept & ~digit(np.zeros((HEIGHT, WIDTH), np.uint8)).astype(bool)) < 0.02 * np.count_nonzero(kept)
+
+
+def test_ruled_lines_across_a_digit_go_though_their_ends_were_missed():
+    # A photo of ruled paper: two lines cross the digit from edge to edge and join it into one shape, and
+    # the line search misses their ends (a thick smudge where each meets the image edge). Those stubs are
+    # pieces of the shape left once the lines are out, but no part of the digit: the lines run well beyond
+    # the digit itself and go. (A real photographed 3 rendered as a blob from the whole page before.)
+    mask = digit(np.zeros((HEIGHT, WIDTH), np.uint8))
+    for y in (100, 160):
+        cv2.line(mask, (0, y), (WIDTH - 1, y), 1, 2)
+        for x in (0, WIDTH - 12):
+            mask[y - 6 : y + 6, x : x + 12] = 1
+    parts = clean.clean(mask.astype(np.float32) * 0.8).parts
+    largest = int(np.argmax(parts.area))  # the digit, alone: 110-200 wide (its bar to 210), 60-190 high
+    box = (parts.left[largest], parts.right[largest], parts.top[largest], parts.bottom[largest])
+    assert box == pytest.approx((106, 215, 56, 195), abs=2)

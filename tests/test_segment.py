@@ -243,12 +243,13 @@ def test_digit_judge_scores_digits_by_confidence_and_not_digits_zero():
         [
             [0.9, 0.1] + [0.0] * 8 + [0.0],  # a sure 0
             [0.45, 0.45] + [0.0] * 8 + [0.1],  # unsure between 0 and 1, a little "not a digit"
-            [0.2, 0.0] + [0.0] * 8 + [0.8],  # not a digit
+            [0.2, 0.0] + [0.0] * 8 + [0.8],  # odd, but as a piece of a number still a digit (NUMBER_NOT_DIGIT_THRESHOLD)
+            [0.05, 0.0] + [0.0] * 8 + [0.95],  # not a digit
         ],
         np.float32,
     )
-    scores = digit_judge(lambda images: rows[: len(images)])(np.zeros((3, 28, 28, 1), np.float32))
-    assert scores == pytest.approx([0.9, 0.5 * 0.9, 0.0])
+    scores = digit_judge(lambda images: rows[: len(images)])(np.zeros((4, 28, 28, 1), np.float32))
+    assert scores == pytest.approx([0.9, 0.5 * 0.9, 1.0 * 0.2, 0.0])
 
 
 @pytest.mark.parametrize(("pair", "overlap"), [("14", 6), ("17", 12), ("71", 6)], ids=["1-4", "1-7", "7-1"])
