@@ -96,7 +96,10 @@ def interpret_number(rows: np.ndarray) -> list[Answer]:
     answers = [interpret(row) for row in rows]
     if all(answer.digit is None for answer in answers):
         return answers
-    return [interpret(row, NUMBER_NOT_DIGIT_THRESHOLD) for row in rows]
+    return [
+        answer if answer.digit is not None else interpret(row, NUMBER_NOT_DIGIT_THRESHOLD)
+        for row, answer in zip(rows, answers, strict=True)
+    ]
 
 
 def predicted_labels(probabilities: np.ndarray) -> np.ndarray:
