@@ -1,8 +1,9 @@
 """The MNIST dataset: find it, check it, normalize it.
 
 Where the data comes from, in this order: an explicit path (``--data``), the
-``MNIST_DATA`` environment variable, the Keras cache (``~/.keras/datasets/mnist.npz``)
-and, last, Keras's own download. A path may be a ``.npz`` in the Keras layout or a
+``MNIST_DATA`` environment variable, the team's shared copy beside the checkout
+(``../shared/data/mnist.npz``, where an offline machine keeps it), the Keras cache
+(``~/.keras/datasets/mnist.npz``) and, last, Keras's own download. A path may be a ``.npz`` in the Keras layout or a
 folder holding LeCun's four original IDX files (gzipped or raw).
 """
 
@@ -20,6 +21,8 @@ import numpy as np
 IMAGE_SIZE = 28  # MNIST digits are 28x28 pixels
 NUM_CLASSES = 10
 ENV_VAR = "MNIST_DATA"
+# Where machines without internet keep MNIST, beside the checkout (the benchmarks find the real-image sets there too).
+SHARED_COPY = Path(__file__).resolve().parent.parent / "shared" / "data" / "mnist.npz"
 KERAS_CACHE = Path("~/.keras/datasets/mnist.npz").expanduser()
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 # LeCun's file names; each may also carry a .gz suffix.
@@ -60,8 +63,9 @@ def find_data(path: str | os.PathLike | None = None) -> Path | None:
             if not candidate.exists():
                 raise DataError(f"{origin} points to {candidate}, which does not exist")
             return candidate
-    if KERAS_CACHE.exists():
-        return KERAS_CACHE
+    for candidate in (SHARED_COPY, KERAS_CACHE):
+        if candidate.exists():
+            return candidate
     return None
 
 
@@ -124,7 +128,7 @@ def _keras_download() -> dict[str, np.ndarray]:
     except Exception as error:  # no network: urllib, socket and Keras errors all land here
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise DataError(
-            f"MNIST not found (looked at --data, ${ENV_VAR}, {KERAS_CACHE}) and the download failed ({reason}); "
+            f"MNIST not found (looked at --data, ${ENV_VAR}, {SHARED_COPY}, {KERAS_CACHE}) and the download failed ({reason}); "
             f"offline, pass --data PATH/mnist.npz or set {ENV_VAR}"
         ) from None
     return {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}

@@ -95,7 +95,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-r", "--recursive", action="store_true", help="walk folders into their subfolders too")
     parser.add_argument("--number", action="store_true", help="each image holds a number written in a row: read every digit")
     parser.add_argument("--save-preprocessed", type=Path, metavar="DIR", help="write the 28x28 image the model saw for each input here")
-    parser.add_argument("--data", help="MNIST .npz or IDX folder for the no-image mode (default: $MNIST_DATA, then the Keras cache)")
+    parser.add_argument(
+        "--data",
+        help="MNIST .npz or IDX folder for the no-image mode "
+        "(default: $MNIST_DATA, then ../shared/data/mnist.npz beside the checkout, then the Keras cache)",
+    )
     return parser
 
 

@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed for weights, shuffling and augmentation")
     parser.add_argument(
-        "--data", help=f"MNIST .npz or folder of IDX files (default: ${data.ENV_VAR}, then {data.KERAS_CACHE}, then download)"
+        "--data",
+        help=f"MNIST .npz or folder of IDX files (default: ${data.ENV_VAR}, then {data.SHARED_COPY}, "
+        f"then {data.KERAS_CACHE}, then download)",
     )
     parser.add_argument(
         "--out-dir",

@@ -47,8 +47,9 @@ def write_idx_folder(folder: Path, compress: bool) -> Path:
 
 @pytest.fixture(autouse=True)
 def no_environment(monkeypatch, tmp_path):
-    """Tests see neither the developer's MNIST_DATA nor their Keras cache."""
+    """Tests see neither the developer's MNIST_DATA nor the shared copy beside the checkout nor their Keras cache."""
     monkeypatch.delenv(data.ENV_VAR, raising=False)
+    monkeypatch.setattr(data, "SHARED_COPY", tmp_path / "no-shared" / "mnist.npz")
     monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "no-cache" / "mnist.npz")
 
 
@@ -90,6 +91,16 @@ def test_keras_cache_is_used(tmp_path, monkeypatch):
     write_npz(cache)
     monkeypatch.setattr(data, "KERAS_CACHE", cache)
     assert data.load_mnist().source == str(cache)
+
+
+def test_shared_copy_beside_the_checkout_is_used_before_the_keras_cache(tmp_path, monkeypatch):
+    shared, cache = tmp_path / "shared" / "mnist.npz", tmp_path / "cache" / "mnist.npz"
+    for path in (shared, cache):
+        path.parent.mkdir()
+        write_npz(path)
+    monkeypatch.setattr(data, "SHARED_COPY", shared)
+    monkeypatch.setattr(data, "KERAS_CACHE", cache)
+    assert data.load_mnist().source == str(shared)
 
 
 def test_missing_explicit_path(tmp_path):
