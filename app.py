@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import socket
-import sys
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -38,7 +37,7 @@ from starlette.requests import ClientDisconnect
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.supervisors import Multiprocess
 
-from cli import HelpFormatter
+from cli import HelpFormatter, fail
 from data import IMAGE_SIZE
 from inference import Answer, ModelError, Predictor, digit_judge, interpret, interpret_number, load_predictor
 from preprocess import ImageError, NoDigitError, number_text, open_image_bytes, preprocess, segment_number
@@ -405,8 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> int:
-    print(f"app.py: error: {message}", file=sys.stderr)
-    return 2
+    return fail("app.py", message)
 
 
 def listen(host: str, port: int) -> socket.socket:

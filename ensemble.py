@@ -26,7 +26,7 @@ import data
 import metrics
 import train
 from atomic import write_json
-from cli import HelpFormatter
+from cli import HelpFormatter, fail
 from inference import MODEL_NAME, NOT_A_DIGIT, import_tensorflow_quietly, predicted_labels
 
 SOURCE_KEYS = ("command", "test_accuracy", "members", "fit_seconds", "train_seconds", "machine", "versions")  # kept per source
@@ -73,8 +73,7 @@ def read_source(folder: Path) -> tuple[dict, list]:
 
 
 def _error(message: str) -> int:
-    print(f"ensemble.py: error: {message}", file=sys.stderr)
-    return 2
+    return fail("ensemble.py", message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -37,7 +37,7 @@ import data
 import metrics
 import plots
 from atomic import atomic_path, write_json
-from cli import HelpFormatter
+from cli import HelpFormatter, fail
 from inference import MODEL_DIR, MODEL_NAME, NOT_A_DIGIT, ModelError, import_tensorflow_quietly, load_predictor, predicted_labels
 
 ROOT = Path(__file__).resolve().parent
@@ -578,8 +578,7 @@ def add_not_digits(x: np.ndarray, y: np.ndarray, share: float, seed: int) -> tup
 
 
 def _error(message: str) -> int:
-    print(f"train.py: error: {message}", file=sys.stderr)
-    return 2
+    return fail("train.py", message)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
