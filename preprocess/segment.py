@@ -40,6 +40,9 @@ BOX_SIZE_SPREAD = 0.3
 # pieces with STRAIGHT_SHARE of their ink on runs across OWN_RUN of their own box are.
 STRAIGHT_SHARE = 0.5
 FRAME_HEIGHT = 1.6
+# A narrow piece this many times as tall as the row's digit is a frame's side wherever it lies (no digit
+# in a row is three times as tall as its neighbour), not only at the picture's edge.
+FRAME_SIDE_HEIGHT = 3.0
 FRAME_TILT = 0.06
 STRAIGHT_DRIFT = 3
 RUN_THICKNESS = 0.25
@@ -101,6 +104,9 @@ JUDGE_REACH = 0.1
 JUDGE_JOINT = 3.0
 JUDGE_PIECE_WIDTH = 0.1
 JUDGE_CROSSINGS = 2
+# A blob narrower than this share of the digits' height is one digit or none: a cut through one of its
+# holes (a bold 0 or 8 halved into "(" and ")", read as a sure 1 and 7) must be as sure as a sure blob's.
+LOOP_ASPECT = 0.8
 JUDGE_DEPTH = 2  # a piece is cut again at most this many times: three or four digits written into each other
 JUDGE_SPLIT_ASPECT = 0.75
 JUDGE_SPLIT_SURE = 0.99
@@ -158,10 +164,12 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     in_row = _row(parts, content, main, band)
     anchor = main[np.argmax(parts.area[main])]
     # A piece at the picture's edge much larger than the digit, or FRAME_HEIGHT times as tall as the row
-    # and no wider than it is tall (a page frame's side, too slanted for its runs to be found), is no digit.
+    # and no wider than it is tall (a page frame's side, too slanted for its runs to be found), is no digit;
+    # nor, wherever it lies, is one FRAME_SIDE_HEIGHT times as tall (a frame drawn around the number).
     tall = (parts.bottom[in_row] - parts.top[in_row] >= FRAME_HEIGHT * band) & (parts.right[in_row] - parts.left[in_row] <= band)
     border = parts.touches_border(in_row) & ((parts.area[in_row] > 2 * parts.area[anchor]) | tall)
-    in_row = in_row[~border]
+    side = (parts.bottom[in_row] - parts.top[in_row] >= FRAME_SIDE_HEIGHT * band) & (parts.right[in_row] - parts.left[in_row] <= band)
+    in_row = in_row[~(border | side)]
     # Pieces lying a few stroke widths apart are one digit (a thin pen that skipped); then groups that
     # overlap horizontally (a detached bar above its digit), left to right.
     linked = _linked(parts, in_row, band)
@@ -490,11 +498,14 @@ def _read_best(
     narrow = width < (JUDGE_NARROW if whole <= NO_DIGIT else JUDGE_ASPECT) * height
     if (sure_whole and width < JUDGE_SPLIT_ASPECT * height) or depth == 0 or narrow:
         return whole, [blob]
-    candidates: list[tuple[tuple[np.ndarray, np.ndarray], list[tuple]]] = []
+    candidates: list[tuple[tuple[np.ndarray, np.ndarray], list[tuple], bool]] = []
     images: list[np.ndarray] = []
     queued: list[tuple] = []  # the pieces drawn for the model, in order
     seen: set[bytes] = set()
     columns = np.arange(blob.shape[1])[np.newaxis, :]
+    # Only a blob as found, about one digit wide, is checked for cuts through its holes: a touching pair
+    # often encloses a hole at its joint (a 1 run into a 4's triangle), which is where it must be cut.
+    holes = _holes(blob) if depth == JUDGE_DEPTH and width < LOOP_ASPECT * height else None
     for centre in JUDGE_CENTRES:
         low = first + max(1, round((centre - JUDGE_REACH) * width))
         high = first + min(width - 1, round((centre + JUDGE_REACH) * width))
@@ -505,6 +516,7 @@ def _read_best(
         # Crossing two strokes may halve a 0 into two 1s too: the model's reading of the pieces decides.
         if cost > JUDGE_JOINT * max(stroke, 1.0) or _crossings(crossed, stroke) > JUDGE_CROSSINGS or path.tobytes() in seen:
             continue
+        loop = holes is not None and bool(holes[np.arange(blob.shape[0]), path].any())
         seen.add(path.tobytes())
         left_piece = blob & (columns < path[:, np.newaxis])
         pair = (left_piece, blob & ~left_piece)
@@ -517,24 +529,31 @@ def _read_best(
                 continue  # a piece of faint edge pixels only, which vanish when the digit is drawn: no digit
             images.extend(drawn)
             queued.extend(key for _, key in new)
-            candidates.append((pair, keys))
+            candidates.append((pair, keys, loop))
     if not candidates:
         return whole, [blob]
     if images:
         memo.update(zip(queued, (float(score) for score in judge(np.stack(images))), strict=True))
     best: tuple[float, list[np.ndarray]] | None = None
-    for pair, keys in candidates:
+    for pair, keys, loop in candidates:
         readings = [
             _best_reading(piece, memo[key], height, stroke, draw, judge, depth - 1, memo) for piece, key in zip(pair, keys, strict=True)
         ]
         score = min(reading[0] for reading in readings)
-        if sure_whole:
+        if sure_whole or loop:
             taken = score >= JUDGE_SPLIT_SURE and 1 - score <= JUDGE_SPLIT_DOUBT * (1 - whole)
         else:
             taken = score >= JUDGE_SURE and score >= whole + JUDGE_MARGIN
         if taken and (best is None or score > best[0]):
             best = score, [piece for reading in readings for piece in reading[1]]
     return best or (whole, [blob])
+
+
+def _holes(blob: np.ndarray) -> np.ndarray:
+    """Bool mask of the blob's holes: background that no path from outside the blob reaches."""
+    outside = np.pad(~blob, 1).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return (outside == 1)[1:-1, 1:-1]
 
 
 def _digit_sized(piece: np.ndarray, blob_height: int, height: float, min_width: float) -> bool:
