@@ -62,6 +62,9 @@ LOCAL_REACH = 0.25  # a speck within this share of a kept piece's height of its 
 LOCAL_HEIGHT = 0.5  # ... and at most this share of it tall is judged against that piece
 MERGE_OVERLAP = 0.5  # groups sharing this fraction of the narrower one's columns are one digit
 FRAGMENT_HEIGHT = 0.5  # a group less tall than this fraction of the digits' (median) height is a fragment
+# A group holding less ink than this share of the median group's is dust, not a digit: a column of
+# specks (a scanner's dotted trace beside an MNIST digit, crumbs) that the pieces' linking joined.
+DUST_INK = 0.15
 FRAGMENT_REACH = 1.0  # a fragment farther than this many digit heights from the groups beside it is dropped
 # --- cutting touching digits, by shape
 # A blob wider than TRY_ASPECT times the digits' height (or, beside two or more digits written apart,
@@ -211,6 +214,11 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
             del groups[index]
             merged = True
             break
+    # Specks linked into a group of their own read as a 1 ("99:" as 991); a digit, even a broken 1
+    # or one written small, holds far more ink than they do.
+    if len(groups) > 1:
+        inks = np.array([parts.area[group].sum() for group in groups])
+        groups = [group for group, ink in zip(groups, inks, strict=True) if ink >= DUST_INK * np.median(inks)]
     heights = [height(group) for group in groups]
     median_height = float(np.median(heights))
     widths = [span(group)[1] - span(group)[0] for group in groups]

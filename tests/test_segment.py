@@ -419,6 +419,18 @@ def test_a_frame_side_inside_the_picture_is_no_digit():
     assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(side)))), "2470", pen=10, level=0.7)
 
 
+def test_a_column_of_specks_beside_the_number_is_no_digit():
+    # Dots in a column after the last digit (a scanner's dotted trace in an MNIST digit's box, crumbs):
+    # linked into one group as tall as a digit, they were read as a trailing 1.
+    size = (800, 360)
+    dots = Image.new("L", size, 0)
+    pen = ImageDraw.Draw(dots)
+    for y in (150, 185, 225, 250):
+        pen.ellipse((662, y, 668, y + 9), fill=255)
+    digits = digit_layer("2470", 110, 10, start=(150, 130), size=size)
+    assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(dots)))), "2470", pen=10, level=0.7)
+
+
 @pytest.mark.parametrize("right", [520, 525])
 def test_a_digit_written_against_the_frame_is_kept(right):
     # The 0 touches the right side of the box drawn around "470": one component with the frame, which
