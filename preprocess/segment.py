@@ -100,8 +100,8 @@ COLUMN_PIECE_HEIGHT = 0.75
 # JUDGE_SPLIT_ASPECT of the height wide (a digit and a leaning 1 can read as one 4), and cut only when the
 # model is JUDGE_SPLIT_SURE of every piece and its doubt (1 - sureness) is JUDGE_SPLIT_DOUBT of the whole's.
 JUDGE_ASPECT = 0.6
-JUDGE_NARROW = 0.3  # ... or of this share of the height, where the model reads no digit in it at all:
-NO_DIGIT = 0.05  # sure of it as a digit at most this (0 for "not a digit")
+JUDGE_NARROW = 0.3  # ... or of this share of the height, where the model hardly reads a digit in it:
+NO_DIGIT = 0.2  # sure of it as a digit at most this (0 for "not a digit"; two fat 1s fused at the top read 0.17)
 JUDGE_CENTRES = (0.25, 0.35, 0.45, 0.55, 0.65, 0.75)  # a joint a quarter of the way in: a 1 beside a wide digit
 JUDGE_REACH = 0.1
 JUDGE_JOINT = 3.0

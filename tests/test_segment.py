@@ -546,3 +546,9 @@ BOLD_ZERO = {
 def test_a_bold_zero_is_not_cut_through_its_hole(read, mnist_path, text, tmp_path):
     style, seed, picture, indices = BOLD_ZERO[text]
     assert read(generated(style, seed, picture, indices, mnist_path, tmp_path)).replace(" ", "") == text
+
+
+def test_two_fat_ones_fused_into_one_bar_are_cut(read, mnist_path, tmp_path):
+    # The generator's touching_pair (--seed 4, picture 657): two fat 1s pushed together until they are one
+    # narrow blob, which the model reads as a digit only at 17%: narrow blobs that unsure of are tried too.
+    assert read(generated("touching_pair", 4, 657, (5211, 1657), mnist_path, tmp_path)) == "11"
