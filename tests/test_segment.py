@@ -3,6 +3,7 @@ pens that skipped, and touching digits (each case failed before the segmentation
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -388,47 +389,44 @@ def test_an_open_frame_around_straight_digits_is_dropped(text):
     assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(frame)))), text, pen=10)
 
 
+def with_marks(size: tuple[int, int], start: tuple[int, int], marks: Callable[[ImageDraw.ImageDraw], None]) -> Image.Image:
+    """The number 2470 (110 px tall, pen 10) from ``start`` on paper of ``size``, with ``marks`` drawn in the same ink."""
+    extra = Image.new("L", size, 0)
+    marks(ImageDraw.Draw(extra))
+    digits = digit_layer("2470", 110, 10, start=start, size=size)
+    return on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(extra))))
+
+
 def test_a_stub_of_a_rule_far_from_the_digits_joins_none_of_them():
     # What the line eraser left of a rule at the page's edge: a short dash in the row, two digit heights
     # left of the first digit. It is a fragment, but too far from any digit to be one's detached bar.
-    size = (800, 400)
-    stub = Image.new("L", size, 0)
-    ImageDraw.Draw(stub).line([(0, 200), (40, 200)], fill=255, width=4)
-    digits = digit_layer("2470", 110, 10, start=(280, 140), size=size)
-    assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(stub)))), "2470", pen=10, level=0.7)
+    image = with_marks((800, 400), (280, 140), lambda pen: pen.line([(0, 200), (40, 200)], fill=255, width=4))
+    assert_reads(image, "2470", pen=10, level=0.7)
 
 
 def test_a_slanted_page_frame_side_at_the_picture_edge_is_no_digit():
     # The photo cut the page's frame at its left side, drawn slanting by hand (30 px over 380): too
     # slanted for its runs to be found, a long thin stroke at the picture's edge, read as an extra 1.
-    size = (800, 400)
-    side = Image.new("L", size, 0)
-    ImageDraw.Draw(side).line([(3, 10), (33, 390)], fill=255, width=8)
-    digits = digit_layer("2470", 110, 10, start=(200, 140), size=size)
-    assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(side)))), "2470", pen=10, level=0.7)
+    image = with_marks((800, 400), (200, 140), lambda pen: pen.line([(3, 10), (33, 390)], fill=255, width=8))
+    assert_reads(image, "2470", pen=10, level=0.7)
 
 
 def test_a_frame_side_inside_the_picture_is_no_digit():
     # The right side of a frame drawn around the number, slanting by hand and clear of the picture's
     # edge: too slanted for its runs to be found, it was kept as a long thin stroke and read as a
     # trailing 1 ("92301" for 9230 in the generator's ruled_frame, --seed 2, picture 519).
-    size = (900, 480)
-    side = Image.new("L", size, 0)
-    ImageDraw.Draw(side).line([(760, 40), (785, 440)], fill=255, width=6)
-    digits = digit_layer("2470", 110, 10, start=(150, 180), size=size)
-    assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(side)))), "2470", pen=10, level=0.7)
+    image = with_marks((900, 480), (150, 180), lambda pen: pen.line([(760, 40), (785, 440)], fill=255, width=6))
+    assert_reads(image, "2470", pen=10, level=0.7)
 
 
 def test_a_column_of_specks_beside_the_number_is_no_digit():
     # Dots in a column after the last digit (a scanner's dotted trace in an MNIST digit's box, crumbs):
     # linked into one group as tall as a digit, they were read as a trailing 1.
-    size = (800, 360)
-    dots = Image.new("L", size, 0)
-    pen = ImageDraw.Draw(dots)
-    for y in (150, 185, 225, 250):
-        pen.ellipse((662, y, 668, y + 9), fill=255)
-    digits = digit_layer("2470", 110, 10, start=(150, 130), size=size)
-    assert_reads(on_paper(Image.fromarray(np.maximum(np.asarray(digits), np.asarray(dots)))), "2470", pen=10, level=0.7)
+    def specks(pen: ImageDraw.ImageDraw) -> None:
+        for y in (150, 185, 225, 250):
+            pen.ellipse((662, y, 668, y + 9), fill=255)
+
+    assert_reads(with_marks((800, 360), (150, 130), specks), "2470", pen=10, level=0.7)
 
 
 @pytest.mark.parametrize("right", [520, 525])
