@@ -129,3 +129,11 @@ def holes(mask: np.ndarray, min_area: float = 0.0) -> int:
     # RETR_CCOMP: outer boundaries at the top level, the holes in them as their children.
     inner = [index for index, (_, _, _, parent) in enumerate(hierarchy[0]) if parent >= 0]
     return sum(1 for index in inner if cv2.contourArea(contours[index]) >= min_area)
+
+
+def hole_mask(mask: np.ndarray) -> np.ndarray:
+    """Bool mask of a bool mask's holes: the background no path from outside the shape reaches (4-connected,
+    so a loop closed only at a diagonal still holds its hole, as an 8-connected stroke does)."""
+    outside = np.pad(~mask, 1).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return (outside == 1)[1:-1, 1:-1]

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from .clean import SPECK_FRACTION, Ink, clean
-from .common import MIN_SIDE, NoDigitError, components, disk, stroke_width, too_small
+from .common import MIN_SIDE, NoDigitError, components, disk, hole_mask, stroke_width, too_small
 from .ink import ink_map
 from .render import render
 from .select import main_digit
@@ -62,10 +62,10 @@ LOCAL_REACH = 0.25  # a speck within this share of a kept piece's height of its 
 LOCAL_HEIGHT = 0.5  # ... and at most this share of it tall is judged against that piece
 MERGE_OVERLAP = 0.5  # groups sharing this fraction of the narrower one's columns are one digit
 FRAGMENT_HEIGHT = 0.5  # a group less tall than this fraction of the digits' (median) height is a fragment
+FRAGMENT_REACH = 1.0  # a fragment farther than this many digit heights from the groups beside it is dropped
 # A group holding less ink than this share of the median group's is dust, not a digit: a column of
 # specks (a scanner's dotted trace beside an MNIST digit, crumbs) that the pieces' linking joined.
 DUST_INK = 0.15
-FRAGMENT_REACH = 1.0  # a fragment farther than this many digit heights from the groups beside it is dropped
 # --- cutting touching digits, by shape
 # A blob wider than TRY_ASPECT times the digits' height (or, beside two or more digits written apart,
 # SPLIT_WIDTH times their median width) is cut along the cheapest path, when that path crosses one
@@ -169,10 +169,9 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     # A piece at the picture's edge much larger than the digit, or FRAME_HEIGHT times as tall as the row
     # and no wider than it is tall (a page frame's side, too slanted for its runs to be found), is no digit;
     # nor, wherever it lies, is one FRAME_SIDE_HEIGHT times as tall (a frame drawn around the number).
-    tall = (parts.bottom[in_row] - parts.top[in_row] >= FRAME_HEIGHT * band) & (parts.right[in_row] - parts.left[in_row] <= band)
-    border = parts.touches_border(in_row) & ((parts.area[in_row] > 2 * parts.area[anchor]) | tall)
-    side = (parts.bottom[in_row] - parts.top[in_row] >= FRAME_SIDE_HEIGHT * band) & (parts.right[in_row] - parts.left[in_row] <= band)
-    in_row = in_row[~(border | side)]
+    tall = np.where(parts.right[in_row] - parts.left[in_row] <= band, (parts.bottom[in_row] - parts.top[in_row]) / band, 0.0)
+    border = parts.touches_border(in_row) & ((parts.area[in_row] > 2 * parts.area[anchor]) | (tall >= FRAME_HEIGHT))
+    in_row = in_row[~border & (tall < FRAME_SIDE_HEIGHT)]
     # Pieces lying a few stroke widths apart are one digit (a thin pen that skipped); then groups that
     # overlap horizontally (a detached bar above its digit), left to right.
     linked = _linked(parts, in_row, band)
@@ -513,7 +512,7 @@ def _read_best(
     columns = np.arange(blob.shape[1])[np.newaxis, :]
     # Only a blob as found, about one digit wide, is checked for cuts through its holes: a touching pair
     # often encloses a hole at its joint (a 1 run into a 4's triangle), which is where it must be cut.
-    holes = _holes(blob) if depth == JUDGE_DEPTH and width < LOOP_ASPECT * height else None
+    holes = hole_mask(blob) if depth == JUDGE_DEPTH and width < LOOP_ASPECT * height else None
     for centre in JUDGE_CENTRES:
         low = first + max(1, round((centre - JUDGE_REACH) * width))
         high = first + min(width - 1, round((centre + JUDGE_REACH) * width))
@@ -555,13 +554,6 @@ def _read_best(
         if taken and (best is None or score > best[0]):
             best = score, [piece for reading in readings for piece in reading[1]]
     return best or (whole, [blob])
-
-
-def _holes(blob: np.ndarray) -> np.ndarray:
-    """Bool mask of the blob's holes: background that no path from outside the blob reaches."""
-    outside = np.pad(~blob, 1).astype(np.uint8)
-    cv2.floodFill(outside, None, (0, 0), 2)
-    return (outside == 1)[1:-1, 1:-1]
 
 
 def _digit_sized(piece: np.ndarray, blob_height: int, height: float, min_width: float) -> bool:
