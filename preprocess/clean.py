@@ -281,8 +281,11 @@ def _threshold(ink: np.ndarray) -> tuple[Components, float, np.ndarray, bool, bo
     regions = components(liberal) if on_border else None
     if regions is not None and inner_components(regions).size:
         surround = np.flatnonzero(regions.touches_border(np.arange(regions.count)) & (regions.edge_counts() >= EDGE_RUN))
-        if surround.size:
-            setting &= ~regions.mask(surround)
+        # Unless that takes all the ink: rules the eraser left faint can join the digits to the frame,
+        # and then the surround holds the digits too.
+        rest = setting & ~regions.mask(surround) if surround.size else setting
+        if rest.any():
+            setting = rest
     candidates = ink[setting]
     if candidates.size < 4:
         raise NoDigitError("no digit found (blank or near-blank image)")

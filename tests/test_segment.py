@@ -550,3 +550,15 @@ def test_two_fat_ones_fused_into_one_bar_are_cut(read, mnist_path, tmp_path):
     # The generator's touching_pair (--seed 4, picture 657): two fat 1s pushed together until they are one
     # narrow blob, which the model reads as a digit only at 17%: narrow blobs that unsure of are tried too.
     assert read(generated("touching_pair", 4, 657, (5211, 1657), mnist_path, tmp_path)) == "11"
+
+
+# The generator's ruled_frame pictures whose faint rules join every digit to the frame around the page
+# (seed, picture, MNIST test digits): the frame's region, at the picture's edge, was taken as the table
+# around the paper and removed with the digits in it: "no digit found".
+JOINED_BY_RULES = {"5395": (4, 519, (2192, 9217, 8807, 6028)), "80161": (3, 43, (3499, 1148, 8976, 3725, 1484))}
+
+
+@pytest.mark.parametrize("text", JOINED_BY_RULES)
+def test_digits_joined_to_the_page_frame_by_faint_rules_are_read(read, mnist_path, text, tmp_path):
+    seed, picture, indices = JOINED_BY_RULES[text]
+    assert read(generated("ruled_frame", seed, picture, indices, mnist_path, tmp_path)).replace(" ", "") == text
