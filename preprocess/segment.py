@@ -171,7 +171,17 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     # nor, wherever it lies, is one FRAME_SIDE_HEIGHT times as tall (a frame drawn around the number).
     tall = np.where(parts.right[in_row] - parts.left[in_row] <= band, (parts.bottom[in_row] - parts.top[in_row]) / band, 0.0)
     border = parts.touches_border(in_row) & ((parts.area[in_row] > 2 * parts.area[anchor]) | (tall >= FRAME_HEIGHT))
-    in_row = in_row[~border & (tall < FRAME_SIDE_HEIGHT)]
+    keep = ~border & (tall < FRAME_SIDE_HEIGHT)
+    # A tall piece at either end of the row reaching past all the others above and below brackets the row:
+    # the side of a frame drawn close around the number (a 1 written tall still shares their foot or top).
+    kept = in_row[keep]
+    if kept.size > 2:
+        for end in (kept[np.argmin(parts.left[kept])], kept[np.argmax(parts.left[kept])]):
+            others = kept[kept != end]
+            at = int(np.flatnonzero(in_row == end)[0])
+            if tall[at] >= FRAME_HEIGHT and parts.top[end] < parts.top[others].min() and parts.bottom[end] > parts.bottom[others].max():
+                keep[at] = False
+    in_row = in_row[keep]
     # Pieces lying a few stroke widths apart are one digit (a thin pen that skipped); then groups that
     # overlap horizontally (a detached bar above its digit), left to right.
     linked = _linked(parts, in_row, band)

@@ -419,6 +419,13 @@ def test_a_frame_side_inside_the_picture_is_no_digit():
     assert_reads(image, "2470", pen=10, level=0.7)
 
 
+def test_a_frame_side_close_around_the_number_is_no_digit():
+    # A frame drawn close around the number, slanting by hand: its side, twice the digits' height and reaching
+    # past them above and below, read as a leading "?" or 1 ("?929" in the generator's ruled_frame, --seed 4, picture 456).
+    image = with_marks((800, 400), (200, 140), lambda pen: pen.line([(140, 105), (160, 285)], fill=255, width=6))
+    assert_reads(image, "2470", pen=10, level=0.7)
+
+
 def test_a_column_of_specks_beside_the_number_is_no_digit():
     # Dots in a column after the last digit (a scanner's dotted trace in an MNIST digit's box, crumbs):
     # linked into one group as tall as a digit, they were read as a trailing 1.
