@@ -43,6 +43,9 @@ FRAME_HEIGHT = 1.6
 # A narrow piece this many times as tall as the row's digit is a frame's side wherever it lies (no digit
 # in a row is three times as tall as its neighbour), not only at the picture's edge.
 FRAME_SIDE_HEIGHT = 3.0
+# A piece at the picture's edge with twice the digit's ink is the table or a shadow only if it is also this
+# many times the digit's height across: a bold digit cut by the edge has the ink but not the size.
+EDGE_PIECE_EXTENT = 1.6
 FRAME_TILT = 0.06
 STRAIGHT_DRIFT = 3
 RUN_THICKNESS = 0.25
@@ -166,11 +169,13 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     band = parts.bottom[main].max() - parts.top[main].min()
     in_row = _row(parts, content, main, band)
     anchor = main[np.argmax(parts.area[main])]
-    # A piece at the picture's edge much larger than the digit, or FRAME_HEIGHT times as tall as the row
-    # and no wider than it is tall (a page frame's side, too slanted for its runs to be found), is no digit;
-    # nor, wherever it lies, is one FRAME_SIDE_HEIGHT times as tall (a frame drawn around the number).
+    # A piece at the picture's edge much larger than the digit (in ink and in size), or FRAME_HEIGHT times as
+    # tall as the row and no wider than it is tall (a page frame's side, too slanted for its runs to be found),
+    # is no digit; nor, wherever it lies, is one FRAME_SIDE_HEIGHT times as tall (a frame drawn around the number).
     tall = np.where(parts.right[in_row] - parts.left[in_row] <= band, (parts.bottom[in_row] - parts.top[in_row]) / band, 0.0)
-    border = parts.touches_border(in_row) & ((parts.area[in_row] > 2 * parts.area[anchor]) | (tall >= FRAME_HEIGHT))
+    extent = np.maximum(parts.bottom[in_row] - parts.top[in_row], parts.right[in_row] - parts.left[in_row]) / band
+    larger = (parts.area[in_row] > 2 * parts.area[anchor]) & (extent >= EDGE_PIECE_EXTENT)
+    border = parts.touches_border(in_row) & (larger | (tall >= FRAME_HEIGHT))
     keep = ~border & (tall < FRAME_SIDE_HEIGHT)
     # A tall piece at either end of the row reaching past all the others above and below brackets the row:
     # the side of a frame drawn close around the number (a 1 written tall still shares their foot or top).

@@ -569,3 +569,9 @@ JOINED_BY_RULES = {"5395": (4, 519, (2192, 9217, 8807, 6028)), "80161": (3, 43, 
 def test_digits_joined_to_the_page_frame_by_faint_rules_are_read(read, mnist_path, text, tmp_path):
     seed, picture, indices = JOINED_BY_RULES[text]
     assert read(generated("ruled_frame", seed, picture, indices, mnist_path, tmp_path)).replace(" ", "") == text
+
+
+def test_a_bold_digit_cut_by_the_picture_edge_is_kept(read, mnist_path, tmp_path):
+    # The generator's squared_paper (--seed 2, picture 590): a fat marker's 6 touching the picture's left
+    # edge holds over twice the ink of the thinner 8 beside it, and was dropped as the table ("87").
+    assert read(generated("squared_paper", 2, 590, (6128, 6492, 26), mnist_path, tmp_path)).replace(" ", "") == "687"
