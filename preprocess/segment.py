@@ -61,6 +61,7 @@ ROW_REACH = 1.0  # a component joins the row when its middle is this many digit 
 # height (a fat marker's "stroke widths" would reach the next digit).
 LINK_STROKES = 6.0
 LINK_HEIGHT = 0.12
+PEN_RATIO = 2.5  # linked pieces whose stroke widths differ by more than this were drawn by different pens
 LOCAL_REACH = 0.25  # a speck within this share of a kept piece's height of its box ...
 LOCAL_HEIGHT = 0.5  # ... and at most this share of it tall is judged against that piece
 MERGE_OVERLAP = 0.5  # groups sharing this fraction of the narrower one's columns are one digit
@@ -644,7 +645,27 @@ def _linked(parts, labels: np.ndarray, height: float) -> list[list[int]]:
     groups: dict[int, list[int]] = {}
     for label, region in zip(pairs // regions, pairs % regions, strict=True):
         groups.setdefault(int(region), []).append(int(label) - 1)
-    return list(groups.values())
+    # Linked pieces are one digit's only if one pen drew them: a thin digit written close beside fat ones
+    # is its own however near (its gap is within a fat stroke's reach). Each group is split where its
+    # pieces' stroke widths, in order, jump by more than PEN_RATIO.
+    split: list[list[int]] = []
+    for group in groups.values():
+        if len(group) == 1:
+            split.append(group)
+            continue
+        pens = sorted((_pen_width(parts, label), label) for label in group)
+        split.append([pens[0][1]])
+        for (before, _), (width, label) in zip(pens, pens[1:], strict=False):
+            if width > PEN_RATIO * before:
+                split.append([])
+            split[-1].append(label)
+    return split
+
+
+def _pen_width(parts, label: int) -> float:
+    """Stroke width of one component, measured in its own box."""
+    box = parts.labels[parts.top[label] : parts.bottom[label], parts.left[label] : parts.right[label]]
+    return stroke_width(box == label + 1)
 
 
 def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:

@@ -575,3 +575,9 @@ def test_a_bold_digit_cut_by_the_picture_edge_is_kept(read, mnist_path, tmp_path
     # The generator's squared_paper (--seed 2, picture 590): a fat marker's 6 touching the picture's left
     # edge holds over twice the ink of the thinner 8 beside it, and was dropped as the table ("87").
     assert read(generated("squared_paper", 2, 590, (6128, 6492, 26), mnist_path, tmp_path)).replace(" ", "") == "687"
+
+
+def test_a_thin_digit_close_beside_a_fat_one_is_its_own(read, mnist_path, tmp_path):
+    # The generator's slanted_row (--seed 2, picture 635): a thin 7 written a fat stroke's width from a
+    # fat 3 was linked to it as one digit's pieces, and the pair read as one sure 3 ("1653").
+    assert read(generated("slanted_row", 2, 635, (8543, 1450, 9428, 1122, 6312), mnist_path, tmp_path)).replace(" ", "") == "16573"
