@@ -170,24 +170,7 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     band = parts.bottom[main].max() - parts.top[main].min()
     in_row = _row(parts, content, main, band)
     anchor = main[np.argmax(parts.area[main])]
-    # A piece at the picture's edge much larger than the digit (in ink and in size), or FRAME_HEIGHT times as
-    # tall as the row and no wider than it is tall (a page frame's side, too slanted for its runs to be found),
-    # is no digit; nor, wherever it lies, is one FRAME_SIDE_HEIGHT times as tall (a frame drawn around the number).
-    tall = np.where(parts.right[in_row] - parts.left[in_row] <= band, (parts.bottom[in_row] - parts.top[in_row]) / band, 0.0)
-    extent = np.maximum(parts.bottom[in_row] - parts.top[in_row], parts.right[in_row] - parts.left[in_row]) / band
-    larger = (parts.area[in_row] > 2 * parts.area[anchor]) & (extent >= EDGE_PIECE_EXTENT)
-    border = parts.touches_border(in_row) & (larger | (tall >= FRAME_HEIGHT))
-    keep = ~border & (tall < FRAME_SIDE_HEIGHT)
-    # A tall piece at either end of the row reaching past all the others above and below brackets the row:
-    # the side of a frame drawn close around the number (a 1 written tall still shares their foot or top).
-    kept = in_row[keep]
-    if kept.size > 2:
-        for end in (kept[np.argmin(parts.left[kept])], kept[np.argmax(parts.left[kept])]):
-            others = kept[kept != end]
-            at = int(np.flatnonzero(in_row == end)[0])
-            if tall[at] >= FRAME_HEIGHT and parts.top[end] < parts.top[others].min() and parts.bottom[end] > parts.bottom[others].max():
-                keep[at] = False
-    in_row = in_row[keep]
+    in_row = _without_frame_sides(parts, in_row, band, anchor)
     # Pieces lying a few stroke widths apart are one digit (a thin pen that skipped); then groups that
     # overlap horizontally (a detached bar above its digit), left to right.
     linked = _linked(parts, in_row, band)
@@ -628,9 +611,32 @@ def _row(parts, content: np.ndarray, main: np.ndarray, band: float) -> np.ndarra
     return np.flatnonzero(row & np.isin(np.arange(parts.count), content))
 
 
+def _without_frame_sides(parts, in_row: np.ndarray, band: float, anchor: int) -> np.ndarray:
+    """The row's components without the sides of a frame and the table around the page; ``band`` is the
+    height of the digit the row was followed from, ``anchor`` that digit's largest component."""
+    # A piece at the picture's edge much larger than the digit (in ink and in size), or FRAME_HEIGHT times as
+    # tall as the row and no wider than it is tall (a page frame's side, too slanted for its runs to be found),
+    # is no digit; nor, wherever it lies, is one FRAME_SIDE_HEIGHT times as tall (a frame drawn around the number).
+    tall = np.where(parts.right[in_row] - parts.left[in_row] <= band, (parts.bottom[in_row] - parts.top[in_row]) / band, 0.0)
+    extent = np.maximum(parts.bottom[in_row] - parts.top[in_row], parts.right[in_row] - parts.left[in_row]) / band
+    larger = (parts.area[in_row] > 2 * parts.area[anchor]) & (extent >= EDGE_PIECE_EXTENT)
+    border = parts.touches_border(in_row) & (larger | (tall >= FRAME_HEIGHT))
+    keep = ~border & (tall < FRAME_SIDE_HEIGHT)
+    # A tall piece at either end of the row reaching past all the others above and below brackets the row:
+    # the side of a frame drawn close around the number (a 1 written tall still shares their foot or top).
+    kept = in_row[keep]
+    if kept.size > 2:
+        for end in (kept[np.argmin(parts.left[kept])], kept[np.argmax(parts.left[kept])]):
+            others = kept[kept != end]
+            at = int(np.flatnonzero(in_row == end)[0])
+            if tall[at] >= FRAME_HEIGHT and parts.top[end] < parts.top[others].min() and parts.bottom[end] > parts.bottom[others].max():
+                keep[at] = False
+    return in_row[keep]
+
+
 def _linked(parts, labels: np.ndarray, height: float) -> list[list[int]]:
     """The given components grouped by nearness: pieces closer than a few stroke widths (at most
-    LINK_HEIGHT of a digit's ``height``) end up in one group, as do chains of them."""
+    LINK_HEIGHT of a digit's ``height``) end up in one group, as do chains of them, if one pen drew them."""
     if labels.size < 2:
         return [[int(label)] for label in labels]
     mask = parts.mask(labels)
