@@ -404,25 +404,24 @@ def test_a_stub_of_a_rule_far_from_the_digits_joins_none_of_them():
     assert_reads(image, "2470", pen=10, level=0.7)
 
 
-def test_a_slanted_page_frame_side_at_the_picture_edge_is_no_digit():
-    # The photo cut the page's frame at its left side, drawn slanting by hand (30 px over 380): too
-    # slanted for its runs to be found, a long thin stroke at the picture's edge, read as an extra 1.
-    image = with_marks((800, 400), (200, 140), lambda pen: pen.line([(3, 10), (33, 390)], fill=255, width=8))
-    assert_reads(image, "2470", pen=10, level=0.7)
+# Sides of a frame, drawn slanting by hand: too slanted for their runs to be found, each was kept as a long
+# thin stroke and read as an extra digit. (paper size, where "2470" starts, the side's ends and pen width)
+FRAME_SIDES = {
+    # The photo cut the page's frame at its left side (30 px over 380), at the picture's edge.
+    "at-the-picture-edge": ((800, 400), (200, 140), [(3, 10), (33, 390)], 8),
+    # The right side of a frame drawn around the number, clear of the picture's edge: a trailing 1
+    # ("92301" for 9230 in the generator's ruled_frame, --seed 2, picture 519).
+    "inside-the-picture": ((900, 480), (150, 180), [(760, 40), (785, 440)], 6),
+    # A frame drawn close around the number: its side, twice the digits' height and reaching past them
+    # above and below, a leading "?" or 1 ("?929" in the generator's ruled_frame, --seed 4, picture 456).
+    "close-around-the-number": ((800, 400), (200, 140), [(140, 105), (160, 285)], 6),
+}
 
 
-def test_a_frame_side_inside_the_picture_is_no_digit():
-    # The right side of a frame drawn around the number, slanting by hand and clear of the picture's
-    # edge: too slanted for its runs to be found, it was kept as a long thin stroke and read as a
-    # trailing 1 ("92301" for 9230 in the generator's ruled_frame, --seed 2, picture 519).
-    image = with_marks((900, 480), (150, 180), lambda pen: pen.line([(760, 40), (785, 440)], fill=255, width=6))
-    assert_reads(image, "2470", pen=10, level=0.7)
-
-
-def test_a_frame_side_close_around_the_number_is_no_digit():
-    # A frame drawn close around the number, slanting by hand: its side, twice the digits' height and reaching
-    # past them above and below, read as a leading "?" or 1 ("?929" in the generator's ruled_frame, --seed 4, picture 456).
-    image = with_marks((800, 400), (200, 140), lambda pen: pen.line([(140, 105), (160, 285)], fill=255, width=6))
+@pytest.mark.parametrize("where", FRAME_SIDES)
+def test_a_slanted_frame_side_is_no_digit(where):
+    size, start, ends, width = FRAME_SIDES[where]
+    image = with_marks(size, start, lambda pen: pen.line(ends, fill=255, width=width))
     assert_reads(image, "2470", pen=10, level=0.7)
 
 
