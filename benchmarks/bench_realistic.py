@@ -4,7 +4,9 @@ Renders MNIST test digits the way people's own images look, runs ``evaluate.main
 over all of them, and prints accuracy overall and per style, the --number exact-read share on multi-digit
 images per number style (plain rows, ruled paper in a frame, squared paper, form boxes, broken strokes,
 slanted rows, touching pairs), through the CLI, which lets the model judge where touching digits are cut
-(inference.digit_judge), and what happened to each bad input. Failures go to a contact sheet in
+(inference.digit_judge), and what happened to each bad input. Beside each figure, the share the model alone
+reads right from the same MNIST digits' own 28x28 images: what is lost below it is lost to rendering,
+preprocessing and cutting, not to the model. Failures go to a contact sheet in
 benchmarks/out/ so a person can look at them (with the 28x28 the model saw, given --save-preprocessed).
 
   python benchmarks/bench_realistic.py                       # 2000 images, all styles
@@ -22,10 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageDraw
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -91,6 +94,23 @@ def score_numbers(rows: Sequence[dict], records: Sequence[dict]) -> tuple[dict[s
         else:
             failures.append({**row, "path": str(row["path"]), "number": record.get("number"), "error": record["error"]})
     return styles, failures
+
+
+def model_ceiling(images: np.ndarray, rows: Sequence[dict], predict: Callable[[np.ndarray], np.ndarray]) -> int:
+    """How many of ``rows`` (a manifest's singles or numbers) the model reads right from MNIST's own 28x28
+    images of their digits (uint8 ``images``, indexed by the rows' source_index), by evaluate.py's rules (a
+    number's digits through inference.interpret_number): the share the model allows before any rendering,
+    preprocessing or cutting, so that a figure below it can be told apart into the model's part and the rest."""
+    import inference
+
+    chosen = [[int(index) for index in str(row["source_index"]).split(",")] for row in rows]
+    wanted = sorted({index for indices in chosen for index in indices})
+    probabilities = dict(zip(wanted, predict(images[wanted][..., np.newaxis].astype(np.float32) / 255), strict=True))
+    right = 0
+    for row, indices in zip(rows, chosen, strict=True):
+        answers = inference.interpret_number(np.stack([probabilities[index] for index in indices]))
+        right += "".join("?" if answer.digit is None else str(answer.digit) for answer in answers) == str(row["label"])
+    return right
 
 
 def read_numbers(rows: Sequence[dict], model: Path | None = None) -> list[dict]:
@@ -236,6 +256,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         generate_seconds = time.perf_counter() - started
 
         results = {"commit": _git_commit(), "seed": args.seed, "model": str(args.model) if args.model else "default"}
+        import inference  # (LiteRT: loaded only once the images are ready)
+
+        try:
+            predict = inference.load_predictor(args.model).predict
+        except inference.ModelError as error:
+            print(f"bench_realistic.py: error: {error}", file=sys.stderr)
+            return 2
         accuracy = None  # of the single digits; None with --count 0 (numbers only)
         if args.count:
             rows = realistic.read_manifest(work / "digits")
@@ -261,8 +288,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             accuracy = correct / len(rows)
             print(f"{'overall':<16} {len(rows):>6} {correct:>7} {sum(t['errors'] for t in per_style.values()):>6} {accuracy:>9.2%}")
             print(f"target {args.target:.0%}: {'met' if accuracy >= args.target else 'NOT met'}")
+            ceiling = model_ceiling(source[0], rows, predict)
+            print(f"the model alone on the same MNIST digits, their own 28x28 images: {ceiling}/{len(rows)} ({ceiling / len(rows):.2%})")
 
-            results.update(count=len(rows), accuracy=accuracy, per_style=per_style, cli_seconds=cli_seconds)
+            results.update(count=len(rows), accuracy=accuracy, per_style=per_style, cli_seconds=cli_seconds, model_ceiling=ceiling)
             if failures:
                 print(f"\nfailures ({len(failures)}; first 20):")
                 for failure in failures[:20]:
@@ -283,6 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             read = sum(tally["read"] for tally in number_styles_read.values())
             print(f"\nnumbers (--number, 2-5 digits): {read}/{len(numbers)} read exactly ({read / len(numbers):.1%}), ", end="")
             print(f"evaluate.py took {number_seconds:.1f} s")
+            number_ceiling = model_ceiling(source[0], numbers, predict)
+            print(
+                f"the model alone on the same MNIST digits, their own 28x28 images: {number_ceiling}/{len(numbers)} "
+                f"({number_ceiling / len(numbers):.1%}); below that, rendering, preprocessing and cutting lose the rest"
+            )
             print(f"{'style':<16} {'images':>6} {'exact':>6} {'share':>7}")
             for style, tally in number_styles_read.items():
                 print(f"{style:<16} {tally['total']:>6} {tally['read']:>6} {tally['read'] / tally['total']:>7.1%}")
@@ -302,6 +336,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "total": len(numbers),
                 "read": read,
                 "per_style": number_styles_read,
+                "model_ceiling": number_ceiling,
                 "failures": [{"file": f["file"], "label": f["label"], "number": f["number"]} for f in number_failures],
                 "cli_seconds": number_seconds,
             }

@@ -285,3 +285,35 @@ def test_numbers_in_every_style_are_read_with_the_model_judging_cuts(mnist_digit
     read = sum(tally["read"] for tally in per_style.values())
     report = [f"{f['file']}: true {f['label']} got {f['number']!r} {f['error'] or ''}" for f in failures]
     assert read >= SLOW_NUMBER_SHARE * len(rows), report
+
+
+def test_the_model_ceiling_counts_the_rows_whose_digits_the_model_reads_right_alone():
+    """model_ceiling reads each row's own MNIST digits (source_index) by evaluate.py's rules: a number is right
+    only if every digit is, and a digit the model turns away is a miss (a lone one at 0.5, one in a number at 0.9)."""
+    from benchmarks import bench_realistic
+
+    images = np.zeros((6, 28, 28), dtype=np.uint8)
+    images[:, 0, 0] = np.arange(6)  # each image says which one it is, so the stand-in model can answer per image
+    # The stand-in model's answer for each image: digits 3, 4, 5, 7, then two that are mostly "not a digit".
+    answers = {0: 3, 1: 4, 2: 5, 3: 7}
+
+    def predict(batch: np.ndarray) -> np.ndarray:
+        rows = np.zeros((len(batch), 11), dtype=np.float32)
+        for row, image in zip(rows, batch, strict=True):
+            index = round(float(image[0, 0, 0]) * 255)
+            if index in answers:
+                row[answers[index]] = 1.0
+            else:
+                row[10], row[1] = (0.95, 0.05) if index == 4 else (0.6, 0.4)  # 4: sure not a digit; 5: not sure
+        return rows
+
+    rows = [
+        {"label": 3, "source_index": 0},  # right
+        {"label": 3, "source_index": 1},  # read as 4
+        {"label": "345", "source_index": "0,1,2"},  # right
+        {"label": "347", "source_index": "0,1,2"},  # one digit wrong
+        {"label": "71", "source_index": "3,5"},  # in a number, 0.6 "not a digit" is still read as its digit: right
+        {"label": "71", "source_index": "3,4"},  # 0.95: "?"
+        {"label": 1, "source_index": 5},  # alone, 0.6 is "not a digit"
+    ]
+    assert bench_realistic.model_ceiling(images, rows, predict) == 3
