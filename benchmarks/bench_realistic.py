@@ -198,6 +198,17 @@ def _git_commit() -> str:
         return "unknown"
 
 
+def _lengths(text: str) -> tuple[int, int]:
+    """--number-lengths: "MIN,MAX" digits per number, 1 <= MIN <= MAX."""
+    try:
+        low, high = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX such as 6,11, got {text!r}") from None
+    if not 1 <= low <= high:
+        raise argparse.ArgumentTypeError(f"expected 1 <= MIN <= MAX, got {text!r}")
+    return low, high
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--count", type=int, default=DEFAULT_COUNT, help="single-digit images to render (styles in turn)")
@@ -206,6 +217,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--styles", default=",".join(realistic.STYLES), help="comma-separated styles to render")
     parser.add_argument(
         "--number-styles", default=",".join(realistic.NUMBER_STYLES), help="comma-separated styles of the number images, in turn"
+    )
+    parser.add_argument(
+        "--number-lengths",
+        type=_lengths,
+        default=realistic.NUMBER_LENGTHS,
+        metavar="MIN,MAX",
+        help="digits per number image, inclusive (people's numbers run to 11: try 6,11)",
     )
     parser.add_argument("--model", type=Path, help="model passed to evaluate.py --model (default: evaluate.py's own default)")
     parser.add_argument("--data", help="MNIST .npz or IDX folder (default: $MNIST_DATA, then the Keras cache)")
@@ -248,10 +266,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A kept set made with the same settings is reused: rendering is most of a run's time on a small machine.
         if args.count and realistic.manifest_params(work / "digits") != {"seed": args.seed, "count": args.count, "styles": styles}:
             realistic.generate(work / "digits", args.count, args.seed, styles, source)
-        lengths = list(realistic.NUMBER_LENGTHS)
+        lengths = list(args.number_lengths)
         number_params = {"seed": args.seed, "count": args.numbers, "lengths": lengths, "styles": number_styles}
         if args.numbers and realistic.manifest_params(work / "numbers") != number_params:
-            realistic.generate_numbers(work / "numbers", args.numbers, args.seed, source, styles=number_styles)
+            realistic.generate_numbers(work / "numbers", args.numbers, args.seed, source, lengths=args.number_lengths, styles=number_styles)
         bad_cases = [] if args.no_bad_inputs else realistic.generate_bad_inputs(work / "bad", args.seed, source)
         generate_seconds = time.perf_counter() - started
 
@@ -310,7 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             number_seconds = time.perf_counter() - started
             number_styles_read, number_failures = score_numbers(numbers, number_records)
             read = sum(tally["read"] for tally in number_styles_read.values())
-            print(f"\nnumbers (--number, 2-5 digits): {read}/{len(numbers)} read exactly ({read / len(numbers):.1%}), ", end="")
+            low, high = args.number_lengths
+            print(f"\nnumbers (--number, {low}-{high} digits): {read}/{len(numbers)} read exactly ({read / len(numbers):.1%}), ", end="")
             print(f"evaluate.py took {number_seconds:.1f} s")
             number_ceiling = model_ceiling(source[0], numbers, predict)
             print(
@@ -334,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"contact sheet of the number failures (first {MAX_SHEET_FAILURES}): {sheet}")
             results["numbers"] = {
                 "total": len(numbers),
+                "lengths": lengths,
                 "read": read,
                 "per_style": number_styles_read,
                 "model_ceiling": number_ceiling,

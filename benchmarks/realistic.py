@@ -987,7 +987,8 @@ def generate_numbers(
     lengths: tuple[int, int] = NUMBER_LENGTHS,
     styles: str | Sequence[str] | None = None,
 ) -> list[tuple[Path, str]]:
-    """Write ``count`` images of 2-5 digit numbers (styles in turn) and their labels.csv/.json; return (path, number string)s."""
+    """Write ``count`` images of numbers of ``lengths`` (inclusive) digits, 2-5 by default (styles in turn), and their
+    labels.csv/.json; return (path, number string)s."""
     names = parse_styles(styles, NUMBER_STYLES)
     source = load_test_digits() if source is None else source
     images, labels = source

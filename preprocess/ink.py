@@ -194,9 +194,9 @@ def _even_border(values: np.ndarray) -> bool | None:
     return None
 
 
-def ink_map(image: Image.Image) -> np.ndarray:
-    """Float32 (H, W) in [0, 1] at the working resolution: how much ink each pixel holds, paper 0 whatever
-    its colour or lighting."""
+def ink_map(image: Image.Image, side: int = WORK_MAX_SIDE) -> np.ndarray:
+    """Float32 (H, W) in [0, 1] at the working resolution (``side`` pixels along the longest side, or the
+    image's own if smaller): how much ink each pixel holds, paper 0 whatever its colour or lighting."""
     gray, alpha = raw_arrays(image)
     if dithered(image, gray):
         # Dithered grey paper is a field of dots that ruled-line and speck removal would take for
@@ -209,20 +209,20 @@ def ink_map(image: Image.Image) -> np.ndarray:
             sample = opaque[:: max(1, opaque.size // 10_000)]
             if opaque.size == 0 or np.ptp(np.percentile(unit(sample), [5, 95])) < OPAQUE_CONTRAST:
                 # A canvas export: strokes of one colour on a transparent background, so alpha is the ink.
-                return unit(shrink(alpha, keep_bright=True))
+                return unit(shrink(alpha, side, keep_bright=True))
             # A picture pasted on a transparent page: its own background continues into the
             # transparent part, so the digit is not mistaken for the whole picture.
             paper = _median(unit(sample))
         else:
             # Semi-transparent pixels over white: how the image looks in a viewer.
             paper = 1.0
-        alpha = unit(shrink(alpha))
-        gray = unit(shrink(gray)) * alpha + paper * (1.0 - alpha)
-    averaged = shrink(gray)
+        alpha = unit(shrink(alpha, side))
+        gray = unit(shrink(gray, side)) * alpha + paper * (1.0 - alpha)
+    averaged = shrink(gray, side)
     values = np.ascontiguousarray(unit(averaged), dtype=np.float32)
     dark = dark_ink(values)
-    if max(gray.shape) >= 2 * WORK_MAX_SIDE:  # shrunk enough for thin strokes to fade (see shrink)
-        averaged = shrink(gray, keep_bright=not dark)
+    if max(gray.shape) >= 2 * side:  # shrunk enough for thin strokes to fade (see shrink)
+        averaged = shrink(gray, side, keep_bright=not dark)
         values = np.ascontiguousarray(unit(averaged), dtype=np.float32)
     level = paper_level(values, dark, averaged if averaged.dtype == np.uint8 else None)
     # In place on one working-size array, and a single number for evenly lit paper: every image pays this.

@@ -28,9 +28,10 @@ GROUP_GAIN = 1.25
 FAINT_INK = MIN_CONTRAST / 2
 
 
-def main_digit(found: Ink) -> np.ndarray:
+def main_digit(found: Ink, extent: int | None = None) -> np.ndarray:
     """Component numbers of the digit: the largest content component (preferring one clear of the image
-    edge) and the pieces near it, such as the detached bar of a 5."""
+    edge) and the pieces near it, such as the detached bar of a 5. Raise NoDigitError where that is a speck
+    beside ``extent`` (default: the image's longer side), under MIN_DIGIT_FRACTION of it."""
     parts, content = found.parts, found.keep
     border = parts.touches_border(content)
     inner = content[~border]
@@ -46,7 +47,8 @@ def main_digit(found: Ink) -> np.ndarray:
             or (parts.edge_counts()[main] >= EDGE_RUN and best_side >= INNER_DIGIT_FRACTION * max(height, width))
         ):
             main = best
-    if max(parts.bottom[main] - parts.top[main], parts.right[main] - parts.left[main]) < MIN_DIGIT_FRACTION * max(height, width):
+    side = max(parts.bottom[main] - parts.top[main], parts.right[main] - parts.left[main])
+    if side < MIN_DIGIT_FRACTION * (extent or max(height, width)):
         raise NoDigitError("no digit found (only specks)")
     # A drawing this small holds one digit and nothing else: all its pieces are the digit (a 28-px
     # photo's thresholded strokes fall apart into dots).

@@ -580,3 +580,13 @@ def test_a_thin_digit_close_beside_a_fat_one_is_its_own(read, mnist_path, tmp_pa
     # The generator's slanted_row (--seed 2, picture 635): a thin 7 written a fat stroke's width from a
     # fat 3 was linked to it as one digit's pieces, and the pair read as one sure 3 ("1653").
     assert read(generated("slanted_row", 2, 635, (8543, 1450, 9428, 1122, 6312), mnist_path, tmp_path)).replace(" ", "") == "16573"
+
+
+def test_a_long_row_across_a_wide_strip_is_read_at_a_higher_resolution():
+    # Eleven digits 32 pixels tall in a 1700 x 200 strip cropped close around them: at the working
+    # resolution (400 pixels along the longest side) they were 7 pixels tall, under the 4% of the width
+    # that tells a digit from a speck, and the strip read "no digit found". Judged against the strip's
+    # height and read again where they are about 48 pixels tall, each is its own digit.
+    text = "40127521704"
+    image = on_paper(digit_layer(text, 32, 3, gap=0.9, start=(60, 84), size=(1700, 200)))
+    assert_reads(image, text, level=0.7)
