@@ -33,6 +33,10 @@ from .select import main_digit
 # empty boxes within BOX_SIZE_SPREAD of their median size go too.
 RECTANGULAR = 0.8
 BOX_SIZE_SPREAD = 0.3
+# A piece of the boxes' size each side of which is BOX_OUTLINE ink along its outermost OUTLINE_TEST pixels is a box
+# joined to the digit written in it.
+BOX_OUTLINE = 0.8
+OUTLINE_TEST = 2
 # A frame's side, or what the ruled-line eraser left of it: a piece with STRAIGHT_SHARE of its pixels on
 # straight runs of ink FRAME_HEIGHT times as long as the digits are tall, drifting sideways by at most
 # FRAME_TILT of their length (STRAIGHT_DRIFT pixels at least). Where such runs pass through a component
@@ -740,6 +744,7 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
         if holding:
             frames.append(int(label))
             cells.extend(holding)
+    walled: dict[int, tuple[tuple[int, int, int, int], np.ndarray]] = {}
     if len(cells) < 2:
         # No form field: frames drawn around the number, whole or in pieces, are found by their long
         # straight sides (a form's box is hardly taller than its digit, so a 1 beside its wall would be
@@ -756,8 +761,10 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
     if len(cells) >= 2:
         # A form field: the boxes left empty (rings of the same size holding nothing) go too.
         size = np.median([(bottom - top, right - left) for top, bottom, left, right in cells], axis=0)
+        # A box whose digit touches its wall is one piece with it (its holes, cut by the digit, hold nothing).
+        walled = _walled_digits(parts, np.setdiff1d(content, frames), cells, size)
         for label, shape in rings:
-            if label not in frames and np.all(np.abs(np.array(shape) - size) <= BOX_SIZE_SPREAD * size):
+            if label not in frames and label not in walled and np.all(np.abs(np.array(shape) - size) <= BOX_SIZE_SPREAD * size):
                 frames.append(label)
         # A box as wide as two or more of the others is boxes whose shared wall is missing (printed too
         # pale, or taken by the line eraser): each holds its own digit.
@@ -777,6 +784,15 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
         # A form field: every piece stays, specks too, to be judged box by box (_boxed_digits): a faint
         # digit's pieces are specks beside a fat marker's digit in the next box, not beside its own.
         pieces = np.setdiff1d(np.arange(parts.count), frames)
+        if walled:
+            # Boxes whose digit touches a wall lose their outline, and each holds its digit.
+            kept = parts.mask(pieces)
+            for (top, bottom, left, right), outline in walled.values():
+                kept[top:bottom, left:right] &= ~outline
+                cells.append((top, bottom, left, right))
+            parts = components(kept)
+            keep = np.flatnonzero(parts.area >= max(SPECK_FRACTION * parts.area.max(), 2))
+            return Ink(found.ink, found.threshold, parts, keep), sorted(cells, key=lambda cell: cell[2])
         parts = parts.subset(pieces)
         held = np.flatnonzero(np.isin(pieces, rest))
         keep = held[parts.area[held] >= max(SPECK_FRACTION * parts.area[held].max(), 2)]
@@ -802,6 +818,31 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
     # Specks are judged against the digits now, not against the frame that dwarfed them.
     keep = np.flatnonzero(parts.area >= max(SPECK_FRACTION * parts.area.max(), 2))
     return Ink(found.ink, found.threshold, parts, keep), sorted(cells, key=lambda cell: cell[2])
+
+
+def _walled_digits(
+    parts, candidates: np.ndarray, cells: list[tuple[int, int, int, int]], size: np.ndarray
+) -> dict[int, tuple[tuple[int, int, int, int], np.ndarray]]:
+    """Form-field boxes joined to the digit written in them (it touches a wall), so that they hold no piece of
+    their own: pieces of the boxes' ``size``, level with the ``cells`` found, each side of whose outline (a band as thick
+    as the boxes' walls around their box) is BOX_OUTLINE ink: by component number, its box and that band (bool, in the box)."""
+    level = float(np.median([cell[0] for cell in cells]))
+    found = {}
+    for label in candidates:
+        top, bottom, left, right = (int(v[label]) for v in (parts.top, parts.bottom, parts.left, parts.right))
+        shape = np.array([bottom - top, right - left])
+        if np.any(np.abs(shape - size) > BOX_SIZE_SPREAD * size) or abs(top - level) > BOX_SIZE_SPREAD * size[0]:
+            continue
+        piece = parts.labels[top:bottom, left:right] == label + 1
+        # Each side straight and whole, as printed; a squarish 0 filling its box is rounded at the corners.
+        sides = (piece[:OUTLINE_TEST], piece[-OUTLINE_TEST:], piece[:, :OUTLINE_TEST], piece[:, -OUTLINE_TEST:])
+        if min(float(side.mean()) for side in sides) >= BOX_OUTLINE:
+            # The walls are as thick as the box is larger than the holes of the others, and a pixel more.
+            wall = max(OUTLINE_TEST, int(np.ceil(float(np.max(shape - size)) / 2)) + 1)
+            band = np.ones(tuple(shape), dtype=bool)
+            band[wall:-wall, wall:-wall] = False
+            found[int(label)] = ((top, bottom, left, right), band)
+    return found
 
 
 def _straight(parts, label: int) -> bool:

@@ -138,6 +138,24 @@ def test_boxes_whose_shared_wall_is_missing_hold_a_digit_each():
         assert similarity(digit.image, single(name, pen=9)) > 0.7, name
 
 
+def test_a_digit_touching_its_box_is_read_without_the_box(read):
+    # The 4's stem runs down into its box's floor and the 1 up into its box's ceiling: each box is one
+    # piece with its digit, and its holes, cut by the digit, hold nothing. Such a box was dropped as an
+    # empty one, digit and all ("07"); it loses its outline instead, and its digit is read.
+    box_w, box_h, apart = 130, 170, 30
+    size = (60 + 4 * (box_w + apart), 300)
+    printed = Image.new("L", size, 0)
+    for index in range(4):
+        left = 30 + index * (box_w + apart)
+        ImageDraw.Draw(printed).rectangle((left, 60, left + box_w, 60 + box_h), outline=255, width=4)
+    written = written_in_boxes(size, box_w + apart)
+    pen = ImageDraw.Draw(written)
+    pen.line([(105, 187), (105, 60 + box_h)], fill=255, width=9)  # the 4's stem (box 1), to the floor
+    second = 30 + box_w + apart
+    pen.line([(second + 70, 103), (second + 70, 60)], fill=255, width=9)  # the 1 (box 2), to the ceiling
+    assert read(on_paper(written, extra=printed, extra_ink=90)) == "4107"
+
+
 def test_digits_outside_the_boxes_found_are_still_read():
     # Boxes apart, two of them found and the rest gone (the line eraser can take a pale printed box):
     # the digits whose boxes are gone are read too, as a row, not dropped.
