@@ -293,16 +293,18 @@ def _found_number(image: Image.Image) -> tuple[Ink, list[tuple[int, int, int, in
     digit (main_digit), at a working resolution where the digits are at least MIN_DIGIT_PIXELS tall if the
     picture has the pixels for it: a long row across a wide picture comes out a few pixels tall at
     WORK_MAX_SIDE, where thin strokes and box walls blur into each other."""
-    side = WORK_MAX_SIDE
-    while True:
+
+    def at(side: int) -> tuple[Ink, list[tuple[int, int, int, int]], np.ndarray]:
         found, boxes = _without_frames(clean(ink_map(image, side)))
         # A digit is judged against the picture's height, not its width: a row of eleven digits is small
         # beside the width of a strip cropped close around it, and no speck.
-        main = main_digit(found, extent=min(found.parts.shape))
-        band = int(found.parts.bottom[main].max() - found.parts.top[main].min())
-        if band >= MIN_DIGIT_PIXELS or side > WORK_MAX_SIDE or max(image.size) <= side:
-            return found, boxes, main
-        side = round(side * min(NUMBER_DIGIT_PIXELS / max(band, 1), NUMBER_ZOOM, max(image.size) / side))
+        return found, boxes, main_digit(found, extent=min(found.parts.shape))
+
+    found, boxes, main = at(WORK_MAX_SIDE)
+    band = int(found.parts.bottom[main].max() - found.parts.top[main].min())
+    if band >= MIN_DIGIT_PIXELS or max(image.size) <= WORK_MAX_SIDE:
+        return found, boxes, main
+    return at(round(WORK_MAX_SIDE * min(NUMBER_DIGIT_PIXELS / max(band, 1), NUMBER_ZOOM, max(image.size) / WORK_MAX_SIDE)))
 
 
 def _with_local_pieces(found: Ink) -> Ink:

@@ -3,7 +3,7 @@ pens that skipped, and touching digits (each case failed before the segmentation
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -104,16 +104,23 @@ def written_in_boxes(size: tuple[int, int], pitch: int, text: str = "4107") -> I
     return written
 
 
+def printed_boxes(size: tuple[int, int], places: Sequence[int], box_w: int = 130, box_h: int = 170, apart: int = 0) -> Image.Image:
+    """A form field's printed boxes (white on black) with 4-pixel walls, ``apart`` pixels between them, the
+    boxes in ``places`` drawn: box i from x = 30 + i * (box_w + apart), y = 60."""
+    printed = Image.new("L", size, 0)
+    for index in places:
+        left = 30 + index * (box_w + apart)
+        ImageDraw.Draw(printed).rectangle((left, 60, left + box_w, 60 + box_h), outline=255, width=4)
+    return printed
+
+
 @pytest.mark.parametrize("apart", [0, 30], ids=["shared-walls", "boxes-apart"])
 def test_form_field_boxes_hold_one_digit_each(apart):
     # Printed boxes, one digit written in each, and an empty box left over: the walls are no digits,
     # the empty box is no 0, and a digit drawn in two pieces inside its box is still one digit.
-    box_w, box_h, wall = 130, 170, 4
+    box_w = 130
     size = (60 + 5 * (box_w + apart), 300)
-    printed = Image.new("L", size, 0)
-    for index in range(5):
-        left = 30 + index * (box_w + apart)
-        ImageDraw.Draw(printed).rectangle((left, 60, left + box_w, 60 + box_h), outline=255, width=wall)
+    printed = printed_boxes(size, range(5), apart=apart)
     written = written_in_boxes(size, box_w + apart)
     third = 30 + 2 * (box_w + apart)  # the third box: its 0 is drawn in two strokes
     ImageDraw.Draw(written).rectangle((third + 60, 140, third + 75, 150), fill=0)
@@ -144,10 +151,7 @@ def test_a_digit_touching_its_box_is_read_without_the_box(read):
     # empty one, digit and all ("07"); it loses its outline instead, and its digit is read.
     box_w, box_h, apart = 130, 170, 30
     size = (60 + 4 * (box_w + apart), 300)
-    printed = Image.new("L", size, 0)
-    for index in range(4):
-        left = 30 + index * (box_w + apart)
-        ImageDraw.Draw(printed).rectangle((left, 60, left + box_w, 60 + box_h), outline=255, width=4)
+    printed = printed_boxes(size, range(4), apart=apart)
     written = written_in_boxes(size, box_w + apart)
     pen = ImageDraw.Draw(written)
     pen.line([(105, 187), (105, 60 + box_h)], fill=255, width=9)  # the 4's stem (box 1), to the floor
@@ -159,12 +163,9 @@ def test_a_digit_touching_its_box_is_read_without_the_box(read):
 def test_digits_outside_the_boxes_found_are_still_read():
     # Boxes apart, two of them found and the rest gone (the line eraser can take a pale printed box):
     # the digits whose boxes are gone are read too, as a row, not dropped.
-    box_w, box_h, apart = 130, 170, 30
+    box_w, apart = 130, 30
     size = (60 + 4 * (box_w + apart), 300)
-    printed = Image.new("L", size, 0)
-    for index in (0, 2):
-        left = 30 + index * (box_w + apart)
-        ImageDraw.Draw(printed).rectangle((left, 60, left + box_w, 60 + box_h), outline=255, width=4)
+    printed = printed_boxes(size, (0, 2), apart=apart)
     written = written_in_boxes(size, box_w + apart)
     assert len(segment_number(on_paper(written, extra=printed, extra_ink=90))) == 4
 
