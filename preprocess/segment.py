@@ -793,10 +793,10 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
                 kept[top:bottom, left:right] &= ~outline
                 cells.append((top, bottom, left, right))
             parts = components(kept)
-            keep = np.flatnonzero(parts.area >= max(SPECK_FRACTION * parts.area.max(), 2))
-            return Ink(found.ink, found.threshold, parts, keep), sorted(cells, key=lambda cell: cell[2])
-        parts = parts.subset(pieces)
-        held = np.flatnonzero(np.isin(pieces, rest))
+            held = np.arange(parts.count)
+        else:
+            parts = parts.subset(pieces)
+            held = np.flatnonzero(np.isin(pieces, rest))
         keep = held[parts.area[held] >= max(SPECK_FRACTION * parts.area[held].max(), 2)]
         return Ink(found.ink, found.threshold, parts, keep), sorted(cells, key=lambda cell: cell[2])
     # A digit's detached piece (a 5's bar) was a speck beside the frame that dwarfed it: the pieces that
@@ -825,9 +825,10 @@ def _without_frames(found: Ink) -> tuple[Ink, list[tuple[int, int, int, int]]]:
 def _walled_digits(
     parts, candidates: np.ndarray, cells: list[tuple[int, int, int, int]], size: np.ndarray
 ) -> dict[int, tuple[tuple[int, int, int, int], np.ndarray]]:
-    """Form-field boxes joined to the digit written in them (it touches a wall), so that they hold no piece of
-    their own: pieces of the boxes' ``size``, level with the ``cells`` found, each side of whose outline (a band as thick
-    as the boxes' walls around their box) is BOX_OUTLINE ink: by component number, its box and that band (bool, in the box)."""
+    """Form-field boxes that are one piece with the digit written in them (it touches a wall), and so hold no piece
+    of their own: pieces of about the boxes' ``size``, level with the ``cells`` found, each of whose four sides is
+    BOX_OUTLINE ink along its outermost OUTLINE_TEST pixels. By component number: its box (top, bottom, left,
+    right), and its outline in that box, a bool band as thick as the walls."""
     level = float(np.median([cell[0] for cell in cells]))
     found = {}
     for label in candidates:
