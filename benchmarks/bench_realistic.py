@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--number-lengths",
         type=_lengths,
-        default=realistic.NUMBER_LENGTHS,
+        default=",".join(str(length) for length in realistic.NUMBER_LENGTHS),  # parsed by _lengths, as given
         metavar="MIN,MAX",
         help="digits per number image, inclusive (people's numbers run to 11: try 6,11)",
     )
