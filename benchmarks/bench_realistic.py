@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import data  # noqa: E402  (needs the project root on sys.path first)
+import inference  # noqa: E402
 from benchmarks import realistic  # noqa: E402
 from cli import HelpFormatter  # noqa: E402
 
@@ -101,8 +102,6 @@ def model_ceiling(images: np.ndarray, rows: Sequence[dict], predict: Callable[[n
     images of their digits (uint8 ``images``, indexed by the rows' source_index), by evaluate.py's rules (a
     number's digits through inference.interpret_number): the share the model allows before any rendering,
     preprocessing or cutting, so that a figure below it can be told apart into the model's part and the rest."""
-    import inference
-
     chosen = [[int(index) for index in str(row["source_index"]).split(",")] for row in rows]
     wanted = sorted({index for indices in chosen for index in indices})
     probabilities = dict(zip(wanted, predict(images[wanted][..., np.newaxis].astype(np.float32) / 255), strict=True))
@@ -274,8 +273,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         generate_seconds = time.perf_counter() - started
 
         results = {"commit": _git_commit(), "seed": args.seed, "model": str(args.model) if args.model else "default"}
-        import inference  # (LiteRT: loaded only once the images are ready)
-
         try:
             predict = inference.load_predictor(args.model).predict
         except inference.ModelError as error:
