@@ -609,3 +609,40 @@ def test_a_long_row_across_a_wide_strip_is_read_at_a_higher_resolution():
     text = "40127521704"
     image = on_paper(digit_layer(text, 32, 3, gap=0.9, start=(60, 84), size=(1700, 200)))
     assert_reads(image, text, level=0.7)
+
+
+def test_a_cut_parted_at_the_joint_leaves_each_digit_its_own_strokes():
+    # Two strokes joined by a bar (the joint), the right one's hook reaching back under the joint past
+    # the cut's column. Cut by columns, the hook's end goes to the left digit; parted where the cut
+    # crosses the joint, the hook stays whole with the stroke it belongs to.
+    blob = np.zeros((100, 70), dtype=bool)
+    blob[:, 5:15] = blob[:, 45:55] = True  # the two digits' stems
+    blob[80:88, 25:55] = True  # the right one's hook
+    blob[30:38, 15:45] = True  # the joint
+    path = np.full(100, 35)
+    left_piece = blob & (np.arange(70)[np.newaxis, :] < path[:, np.newaxis])
+    hook = np.zeros_like(blob)
+    hook[80:88, 25:55] = True
+    pairs = segment._joint_pairs(blob, path, blob[np.arange(100), path], 8.0, left_piece)
+    assert any(left[:, 5:15].all() and not (left & hook).any() and (right & hook).sum() == hook.sum() for left, right in pairs)
+
+
+# Touching pairs whose digits reach past every cut (the generator's touching_pair: seed, picture, MNIST test
+# digits); cut by columns, one side took a piece of the other ("52614", "523", "7161").
+REACHING_PAST_THE_CUT = {
+    "5244": (2, 272, (3171, 2838, 4575, 6715)),
+    "528": (3, 111, (478, 7483, 3794)),
+    "7111": (4, 104, (2070, 5889, 8239, 9645)),
+}
+
+
+@pytest.mark.parametrize("text", REACHING_PAST_THE_CUT)
+def test_touching_digits_are_parted_at_their_joint(read, mnist_path, text, tmp_path):
+    seed, picture, indices = REACHING_PAST_THE_CUT[text]
+    assert read(generated("touching_pair", seed, picture, indices, mnist_path, tmp_path)) == text
+
+
+def test_a_wide_blob_read_as_no_digit_is_cut_where_both_halves_read_as_digits(read, mnist_path, tmp_path):
+    # The generator's touching_pair (--seed 5, picture 594): the touching 5 and 6 read as "not a digit",
+    # and their best cut as a 5 and a 6 only about as surely as a cut of an unsure blob must ("69?1").
+    assert read(generated("touching_pair", 5, 594, (8013, 6888, 2159, 9775, 6628), mnist_path, tmp_path)) == "69561"
