@@ -35,6 +35,7 @@ SLOPE_REFINE = 3  # ... then refined in this many finer steps each way, to withi
 MAX_LINE_SLOPES = 6
 LINE_THICKNESS = 0.02  # ... and no thicker than this fraction of the image.
 EDGE_SLACK = 0.05  # a line this close (fraction of the image) to an image edge runs on to it
+GRID_LINES = 3  # a component holding this many lines both across and down is squared paper with the digits on it
 LINE_SHARE = 0.6  # a component with this share of its pixels on lines is a line (with specks), not a digit
 # A digit crossed out by stray lines (thin straight strokes at any angle, drawn over it to test a
 # recognizer): a component spanning STRAY_SPAN of both image sides, whose thick strokes (what a disk
@@ -334,6 +335,19 @@ def _runs_beyond(line_part: np.ndarray, rest: np.ndarray) -> bool:
     return False
 
 
+def _squared(line_part: np.ndarray) -> bool:
+    """True if a component's line pixels hold GRID_LINES parallel lines or more both across it and down it:
+    squared paper, however much of the picture the digits on it fill. A digit's own straight strokes found
+    as lines in a tight crop (a 7's bar, a 4's stem, a Z-shaped 2's top and base) are at most two each way,
+    and a frame drawn on ruled paper has two sides down it."""
+    for axis in (1, 0):
+        # Rows (columns) that are mostly line, counted as runs of neighbouring ones: one per line.
+        full = np.count_nonzero(line_part, axis=axis) >= 0.5 * line_part.shape[axis]
+        if np.count_nonzero(np.diff(full.astype(np.int8), prepend=0) == 1) < GRID_LINES:
+            return False
+    return True
+
+
 def _without_stray_lines(parts: Components) -> Components:
     """The components with thin straight lines drawn across a thick-stroked digit erased (see STRAY_SPAN)."""
     height, width = parts.shape
@@ -406,7 +420,7 @@ def clean(ink: np.ndarray) -> Ink:
             # line running well beyond the digit it crosses on both sides: the line goes, the rest
             # stays. A line within the digit's extent stays (the top bar of a 7 filling a tightly
             # cropped image), and so does one the digit ends with (the long stem of a 4).
-            elif counts[label] >= LINE_SHARE * parts.area[label - 1] or _runs_beyond(line_part, rest):
+            elif counts[label] >= LINE_SHARE * parts.area[label - 1] or _squared(line_part) or _runs_beyond(line_part, rest):
                 view &= ~line_part
         if stripped.any():
             parts = components(stripped)

@@ -288,3 +288,20 @@ def test_ruled_lines_across_a_digit_go_though_their_ends_were_missed():
     largest = int(np.argmax(parts.area))  # the digit, alone: 110-200 wide (its bar to 210), 60-190 high
     box = (parts.left[largest], parts.right[largest], parts.top[largest], parts.bottom[largest])
     assert box == pytest.approx((106, 215, 56, 195), abs=2)
+
+
+def test_squared_paper_goes_though_the_digit_fills_the_page():
+    # A digit written large on squared paper, filling most of the picture: the grid lines cross it and join
+    # it into one shape with them, and no line runs twice the digit's extent beyond it. The grid, with
+    # lines both across and down, is no digit's strokes, and goes. (The grid stayed, and the whole page
+    # was read as one shape: a "19" read "no digit found".)
+    mask = np.zeros((HEIGHT, WIDTH), np.uint8)
+    for at in range(15, WIDTH, 40):
+        cv2.line(mask, (at, 0), (at, HEIGHT - 1), 1, 2)
+    for at in range(15, HEIGHT, 40):
+        cv2.line(mask, (0, at), (WIDTH - 1, at), 1, 2)
+    drawn = digit(np.zeros((HEIGHT, WIDTH), np.uint8), left=30, width=230).astype(bool)
+    found = clean.clean(np.where(drawn, 0.8, mask * 0.6).astype(np.float32))
+    kept = np.isin(found.parts.labels, found.keep + 1)
+    assert np.count_nonzero(kept & ~drawn) < 0.05 * np.count_nonzero(kept)
+    assert np.count_nonzero(kept & drawn) > 0.9 * np.count_nonzero(drawn)

@@ -646,3 +646,14 @@ def test_a_wide_blob_read_as_no_digit_is_cut_where_both_halves_read_as_digits(re
     # The generator's touching_pair (--seed 5, picture 594): the touching 5 and 6 read as "not a digit",
     # and their best cut as a 5 and a 6 only about as surely as a cut of an unsure blob must ("69?1").
     assert read(generated("touching_pair", 5, 594, (8013, 6888, 2159, 9775, 6628), mnist_path, tmp_path)) == "69561"
+
+
+# Numbers written large on squared paper (the generator's squared_paper: seed, picture, MNIST test digits):
+# the grid, crossing the digits, stayed joined to them ("no digit found", "?", "89586").
+ON_SQUARED_PAPER = {"19": (6, 296, (3922, 1492)), "81": (6, 513, (1286, 5318)), "59586": (5, 37, (2773, 7242, 6146, 5648, 4591))}
+
+
+@pytest.mark.parametrize("text", ON_SQUARED_PAPER)
+def test_a_number_filling_squared_paper_is_read_without_the_grid(read, mnist_path, text, tmp_path):
+    seed, picture, indices = ON_SQUARED_PAPER[text]
+    assert read(generated("squared_paper", seed, picture, indices, mnist_path, tmp_path)) == text
