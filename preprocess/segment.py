@@ -53,6 +53,10 @@ FRAME_SIDE_HEIGHT = 3.0
 EDGE_PIECE_EXTENT = 1.6
 FRAME_TILT = 0.06
 STRAIGHT_DRIFT = 3
+# A frame's corner the line eraser left at either end of the row (_without_frame_corners): seeds 0-6 of the
+# realistic numbers, 3 more read right ("?0244", "955247"), none worse.
+CORNER_HEIGHT = 0.8
+CORNER_SHARED = 0.3
 RUN_THICKNESS = 0.25
 OWN_RUN = 0.8
 FRAME_STRAY = 0.1  # ink off a frame's runs, in squared digit heights: less than a digit's
@@ -243,6 +247,7 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     if len(groups) > 1:
         inks = np.array([parts.area[group].sum() for group in groups])
         groups = [group for group, ink in zip(groups, inks, strict=True) if ink >= DUST_INK * np.median(inks)]
+    groups = _without_frame_corners(parts, groups)
     heights = [height(group) for group in groups]
     median_height = float(np.median(heights))
     widths = [span(group)[1] - span(group)[0] for group in groups]
@@ -714,6 +719,28 @@ def _without_frame_sides(parts, in_row: np.ndarray, band: float, anchor: int) ->
             if tall[at] >= FRAME_HEIGHT and parts.top[end] < parts.top[others].min() and parts.bottom[end] > parts.bottom[others].max():
                 keep[at] = False
     return in_row[keep]
+
+
+def _without_frame_corners(parts, groups: list[list[int]]) -> list[list[int]]:
+    """The row's groups (left to right) without a frame's corner at either end: what the line eraser left of
+    a frame drawn around the number on ruled paper (its top rule and a stub of its side). It is as tall as
+    a digit (CORNER_HEIGHT of the median group), lies mostly above or below its neighbour (sharing under
+    CORNER_SHARED of its height with it), and was drawn by a finer pen (PEN_RATIO) than the digits."""
+    if len(groups) < 3:
+        return groups
+
+    def span(group: list[int]) -> tuple[int, int]:
+        return min(parts.top[g] for g in group), max(parts.bottom[g] for g in group)
+
+    tall = float(np.median([bottom - top for top, bottom in map(span, groups)]))
+    pens = [max(_pen_width(parts, g) for g in group) for group in groups]
+    corners = set()
+    for end, beside in ((0, 1), (len(groups) - 1, len(groups) - 2)):
+        (top, bottom), (beside_top, beside_bottom) = span(groups[end]), span(groups[beside])
+        shared = min(bottom, beside_bottom) - max(top, beside_top)
+        if bottom - top >= CORNER_HEIGHT * tall and shared < CORNER_SHARED * (bottom - top) and pens[end] * PEN_RATIO <= np.median(pens):
+            corners.add(end)
+    return [group for index, group in enumerate(groups) if index not in corners]
 
 
 def _linked(parts, labels: np.ndarray, height: float) -> list[list[int]]:
