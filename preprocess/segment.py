@@ -620,8 +620,7 @@ def _joint_pairs(
     stroke width across, and where the blob falls apart each part goes whole to the side most of it lies on.
     Digits written into each other reach past any one cut (an 8's lower loop under a 5's tail): cut by
     columns, one loses that part to the other; parted at the joint, each keeps its own strokes."""
-    edges = np.diff(np.concatenate([[0], crossed.astype(np.int8), [0]]))
-    runs = list(zip(np.flatnonzero(edges == 1), np.flatnonzero(edges == -1), strict=True))
+    runs = _ink_runs(crossed)
     half = max(1, round(stroke / 2))
     rows = np.arange(blob.shape[0])[:, np.newaxis]
     near_path = np.abs(np.arange(blob.shape[1])[np.newaxis, :] - path[:, np.newaxis]) <= half
@@ -651,9 +650,14 @@ def _digit_sized(piece: np.ndarray, blob_height: int, height: float, min_width: 
 def _crossings(crossed: np.ndarray, stroke: float) -> int:
     """How many strokes a cut crosses, given the ink under it row by row: runs of ink, not counting
     nicks shorter than NICK of a stroke width (where the cut grazes a corner beside the joint)."""
-    edges = np.diff(np.concatenate([[0], crossed.astype(np.int8), [0]]))
-    lengths = np.flatnonzero(edges == -1) - np.flatnonzero(edges == 1)
+    lengths = np.array([end - start for start, end in _ink_runs(crossed)], dtype=np.int64)
     return int(np.count_nonzero(lengths >= max(2.0, NICK * stroke)))
+
+
+def _ink_runs(crossed: np.ndarray) -> list[tuple[int, int]]:
+    """(first, past-last) row of each run of ink under a cut, given the ink under it row by row."""
+    edges = np.diff(np.concatenate([[0], crossed.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True))
 
 
 def _cheapest_path(blob: np.ndarray, low: int, high: int) -> tuple[float, np.ndarray]:
@@ -732,14 +736,18 @@ def _without_frame_corners(parts, groups: list[list[int]]) -> list[list[int]]:
     def span(group: list[int]) -> tuple[int, int]:
         return min(parts.top[g] for g in group), max(parts.bottom[g] for g in group)
 
+    def pen(group: list[int]) -> float:
+        return max(_pen_width(parts, g) for g in group)
+
     tall = float(np.median([bottom - top for top, bottom in map(span, groups)]))
-    pens = [max(_pen_width(parts, g) for g in group) for group in groups]
     corners = set()
     for end, beside in ((0, 1), (len(groups) - 1, len(groups) - 2)):
         (top, bottom), (beside_top, beside_bottom) = span(groups[end]), span(groups[beside])
         shared = min(bottom, beside_bottom) - max(top, beside_top)
-        if bottom - top >= CORNER_HEIGHT * tall and shared < CORNER_SHARED * (bottom - top) and pens[end] * PEN_RATIO <= np.median(pens):
-            corners.add(end)
+        # The pens are measured last, and only here: most rows have no such end.
+        if bottom - top >= CORNER_HEIGHT * tall and shared < CORNER_SHARED * (bottom - top):
+            if pen(groups[end]) * PEN_RATIO <= np.median([pen(group) for group in groups]):
+                corners.add(end)
     return [group for index, group in enumerate(groups) if index not in corners]
 
 
