@@ -141,6 +141,13 @@ JOINT_ASPECT = 1.0
 # "?" as often (75 of 98); with PAIR_ASPECT 1.0, 4 of those 75 were cut into digits.
 PAIR_ASPECT = 1.3
 PAIR_SURE = 0.5
+# In a row of several blobs (a number, not one letter or doodle), a blob ROW_PAIR_ASPECT of the digits' height wide
+# that the model reads as "not a digit" takes the cut it reads best whenever it reads every piece JUDGE_MARGIN
+# surer than that (ROW_PAIR_SURE: no bar of its own): among digits it is two digits written into each other far more
+# often than a symbol, and "?" is wrong for either reading. Realistic numbers of seeds 0-6: 4 more read right, none
+# worse; the real letters and doodles under --number (most of them one blob) read all "?" as often as before.
+ROW_PAIR_ASPECT = 0.9
+ROW_PAIR_SURE = 0.0
 # --- joining a digit the pen broke apart, with the model as judge
 MERGE_GAP = 0.15  # neighbouring groups this share of the digits' height apart (or overlapping) ...
 MERGE_WIDTH = 1.3  # ... and together at most this share of it wide may be one digit
@@ -436,15 +443,16 @@ def _judge_blobs(blobs: list, judge: Judge) -> None:
         images.extend([draw(whole)] + ([draw(piece) for piece in cuts] if len(cuts) > 1 else []))
         owners.append((i, whole, len(images) - (len(cuts) + 1 if len(cuts) > 1 else 1)))
     sure = judge(np.stack(images))
+    among_others = len(blobs) > 1
     for i, whole, at in owners:
         left, cuts, draw, height, stroke = blobs[i]
         # The blob as the model reads it best, cut where it chooses; a cut the shape found is kept
         # only where the model reads its pieces (each cut again where it is unsure) at least as surely.
         memo: dict = {}
-        best = _best_reading(whole, float(sure[at]), height, stroke, draw, judge, JUDGE_DEPTH, memo)
+        best = _best_reading(whole, float(sure[at]), height, stroke, draw, judge, JUDGE_DEPTH, memo, among_others)
         if len(cuts) > 1:
             readings = [
-                _best_reading(piece, float(score), height, stroke, draw, judge, JUDGE_DEPTH, memo)
+                _best_reading(piece, float(score), height, stroke, draw, judge, JUDGE_DEPTH, memo, among_others)
                 for piece, score in zip(cuts, sure[at + 1 : at + 1 + len(cuts)], strict=True)
             ]
             shaped = min(score for score, _ in readings), [piece for _, pieces in readings for piece in pieces]
@@ -516,6 +524,7 @@ def _best_reading(
     judge: Judge,
     depth: int,
     memo: dict | None = None,
+    among_others: bool = False,
 ) -> tuple[float, list[np.ndarray]]:
     """(how sure the model is of its least sure digit, the pieces) for the best reading of a blob: the blob,
     or its pieces when the model reads a cut of it as digits more surely than the whole as one (``whole``:
@@ -524,11 +533,12 @@ def _best_reading(
     written into each other).
 
     ``memo`` keeps what was found for each piece (its reading at each depth, how sure the model is of
-    it): the cuts of a blob and of its pieces meet the same pieces again and again."""
+    it): the cuts of a blob and of its pieces meet the same pieces again and again. ``among_others``: the blob
+    is one of several in its row (see ROW_PAIR_ASPECT); one memo serves blobs of one row only."""
     memo = {} if memo is None else memo
     known = (id(draw), depth, blob.shape, np.packbits(blob).tobytes())
     if known not in memo:
-        memo[known] = _read_best(blob, whole, height, stroke, draw, judge, depth, memo)
+        memo[known] = _read_best(blob, whole, height, stroke, draw, judge, depth, memo, among_others)
     return memo[known]
 
 
@@ -541,6 +551,7 @@ def _read_best(
     judge: Judge,
     depth: int,
     memo: dict,
+    among_others: bool = False,
 ) -> tuple[float, list[np.ndarray]]:
     """_best_reading without the memo."""
     # A piece cut off an earlier blob keeps that blob's shape: the cuts are placed across its own columns.
@@ -597,7 +608,7 @@ def _read_best(
     best: tuple[float, list[np.ndarray]] | None = None
     for pair, keys, loop in candidates:
         readings = [
-            _best_reading(piece, memo[key], height, stroke, draw, judge, depth - 1, memo) for piece, key in zip(pair, keys, strict=True)
+            _best_reading(piece, memo[key], height, stroke, draw, judge, depth - 1, memo, among_others) for piece, key in zip(pair, keys, strict=True)
         ]
         score = min(reading[0] for reading in readings)
         if sure_whole or loop:
@@ -606,6 +617,8 @@ def _read_best(
             # A blob wide enough for two digits that the model reads as no digit at all is more likely
             # two than none: a cut it reads as two digits half surely is taken.
             bar = PAIR_SURE if whole == 0 and width >= PAIR_ASPECT * height else JUDGE_SURE
+            if among_others and whole == 0 and width >= ROW_PAIR_ASPECT * height:
+                bar = ROW_PAIR_SURE
             taken = score >= bar and score >= whole + JUDGE_MARGIN
         if taken and (best is None or score > best[0]):
             best = score, [piece for reading in readings for piece in reading[1]]

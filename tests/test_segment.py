@@ -285,16 +285,17 @@ def test_the_judge_cuts_a_narrow_touching_pair(judge, pair, overlap):
 
 @pytest.fixture(scope="module")
 def read():
-    """The shipped model reading a number: segment_number with the model as judge, then each digit's answer."""
+    """The shipped model reading a number as evaluate.py --number does: segment_number with the model as judge,
+    then the digits' answers as one number's (interpret_number)."""
     if not MODEL.exists():
         pytest.skip("no model in models/")
-    from inference import digit_judge, interpret, load_predictor
+    from inference import digit_judge, interpret_number, load_predictor
 
     predictor = load_predictor(MODEL)
 
     def read_number(image: Image.Image) -> str:
         digits = segment_number(image, judge=digit_judge(predictor.predict))
-        labels = [interpret(row).digit for row in predictor.predict(np.stack([digit.image for digit in digits]))]
+        labels = [answer.digit for answer in interpret_number(predictor.predict(np.stack([digit.image for digit in digits])))]
         return preprocess.number_text([False] * len(labels), labels)
 
     return read_number
@@ -646,6 +647,36 @@ def test_a_wide_blob_read_as_no_digit_is_cut_where_both_halves_read_as_digits(re
     # The generator's touching_pair (--seed 5, picture 594): the touching 5 and 6 read as "not a digit",
     # and their best cut as a 5 and a 6 only about as surely as a cut of an unsure blob must ("69?1").
     assert read(generated("touching_pair", 5, 594, (8013, 6888, 2159, 9775, 6628), mnist_path, tmp_path)) == "69561"
+
+
+def test_a_blob_read_as_no_digit_among_other_blobs_takes_its_best_cut():
+    # Two strokes joined by a bar, 0.92 of the digits' height wide: the model (here a stand-in) reads the whole
+    # as "not a digit" and each half 40% surely. Alone in its row (a letter, a doodle) the blob stays whole;
+    # among other blobs (a number) it is two digits written into each other, and its best cut is taken.
+    blob = np.zeros((60, 70), dtype=bool)
+    blob[:, 5:20] = blob[:, 45:60] = blob[25:35, 5:60] = True
+
+    def draw(piece: np.ndarray) -> np.ndarray:
+        return np.full((28, 28, 1), np.count_nonzero(piece.any(axis=0)) / 100, dtype=np.float32)
+
+    def judge(images: np.ndarray) -> np.ndarray:
+        return np.where(images[:, 0, 0, 0] >= 0.4, 0.0, 0.4)  # the whole (55 columns) is no digit
+
+    alone = segment._best_reading(blob, 0.0, 60.0, 12.0, draw, judge, segment.JUDGE_DEPTH)[1]
+    among_others = segment._best_reading(blob, 0.0, 60.0, 12.0, draw, judge, segment.JUDGE_DEPTH, among_others=True)[1]
+    assert len(alone) == 1
+    assert len(among_others) == 2 and np.array_equal(among_others[0] | among_others[1], blob)
+
+
+# Touching pairs among other digits that the model read as "not a digit", its best cut too unsure to take (the
+# generator's touching_pair: seed, picture, MNIST test digits): "85?", "3028" (the 2 and 9 read as one 8).
+TOUCHING_AMONG_DIGITS = {"8564": (3, 482, (4372, 6728, 8041, 6427)), "3029": (6, 412, (173, 7216, 9456, 8322))}
+
+
+@pytest.mark.parametrize("text", TOUCHING_AMONG_DIGITS)
+def test_touching_digits_read_as_no_digit_among_digits_are_cut(read, mnist_path, text, tmp_path):
+    seed, picture, indices = TOUCHING_AMONG_DIGITS[text]
+    assert read(generated("touching_pair", seed, picture, indices, mnist_path, tmp_path)) == text
 
 
 # Numbers written large on squared paper (the generator's squared_paper: seed, picture, MNIST test digits):
