@@ -608,7 +608,8 @@ def _read_best(
     best: tuple[float, list[np.ndarray]] | None = None
     for pair, keys, loop in candidates:
         readings = [
-            _best_reading(piece, memo[key], height, stroke, draw, judge, depth - 1, memo, among_others) for piece, key in zip(pair, keys, strict=True)
+            _best_reading(piece, memo[key], height, stroke, draw, judge, depth - 1, memo, among_others)
+            for piece, key in zip(pair, keys, strict=True)
         ]
         score = min(reading[0] for reading in readings)
         if sure_whole or loop:
