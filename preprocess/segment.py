@@ -740,10 +740,13 @@ def _without_frame_sides(parts, in_row: np.ndarray, band: float, anchor: int) ->
 
 
 def _without_frame_corners(parts, groups: list[list[int]]) -> list[list[int]]:
-    """The row's groups (left to right) without a frame's corner at either end: what the line eraser left of
-    a frame drawn around the number on ruled paper (its top rule and a stub of its side). It is as tall as
-    a digit (CORNER_HEIGHT of the median group), lies mostly above or below its neighbour (sharing under
-    CORNER_SHARED of its height with it), and was drawn by a finer pen (PEN_RATIO) than the digits."""
+    """The row's groups (left to right) without what the line eraser left of a frame drawn around the number on
+    ruled paper, at either end of the row. A corner (its top rule and a stub of its side) is as tall as a digit
+    (CORNER_HEIGHT of the median group), lies mostly above or below its neighbour (sharing under CORNER_SHARED
+    of its height with it), and was drawn by a finer pen (PEN_RATIO) than the digits. A side, cut into pieces
+    where the ruled lines crossed it and erased, is FRAME_HEIGHT times as tall as the median group, no wider
+    than that group is tall, and reaches past every other group above and below (as _without_frame_sides
+    asks of one piece)."""
     if len(groups) < 3:
         return groups
 
@@ -757,6 +760,12 @@ def _without_frame_corners(parts, groups: list[list[int]]) -> list[list[int]]:
     corners = set()
     for end, beside in ((0, 1), (len(groups) - 1, len(groups) - 2)):
         (top, bottom), (beside_top, beside_bottom) = span(groups[end]), span(groups[beside])
+        others = [span(group) for index, group in enumerate(groups) if index != end]
+        width = max(parts.right[g] for g in groups[end]) - min(parts.left[g] for g in groups[end])
+        if bottom - top >= FRAME_HEIGHT * tall and width <= tall:
+            if top < min(other[0] for other in others) and bottom > max(other[1] for other in others):
+                corners.add(end)
+                continue
         shared = min(bottom, beside_bottom) - max(top, beside_top)
         # The pens are measured last, and only here: most rows have no such end.
         if bottom - top >= CORNER_HEIGHT * tall and shared < CORNER_SHARED * (bottom - top):

@@ -712,3 +712,20 @@ FRAME_CORNERS = {
 def test_a_frame_corner_the_eraser_left_is_dropped(read, mnist_path, text, tmp_path):
     seed, picture, indices = FRAME_CORNERS[text]
     assert read(generated("ruled_frame", seed, picture, indices, mnist_path, tmp_path)).replace(" ", "") == text
+
+
+def test_a_frame_side_cut_in_pieces_at_the_end_of_the_row_is_no_digit():
+    # A frame's side that ruled lines crossed, cut where the eraser took them: no one piece is much taller than
+    # the digits, but together they reach past every digit above and below, twice as tall. It read as a "1".
+    layer = digit_layer("274", 80, 8, start=(100, 120), size=(560, 300))
+    draw = ImageDraw.Draw(layer)
+    for top, bottom in ((50, 118), (122, 188), (192, 250)):
+        draw.line([(480, top), (480, bottom)], fill=255, width=2)
+    digits = segment_number(on_paper(layer))
+    assert len(digits) == 3 and digits[-1].right < 480 * 400 / 560
+
+
+def test_a_frame_side_the_eraser_cut_is_dropped(read, mnist_path, tmp_path):
+    # The generator's ruled_frame, --seed 4, picture 512: the frame's right side, cut where a ruled line crossed
+    # it, read "223871".
+    assert read(generated("ruled_frame", 4, 512, (7930, 2977, 7875, 6587, 3585), mnist_path, tmp_path)).replace(" ", "") == "22387"
