@@ -649,6 +649,44 @@ def test_a_wide_blob_read_as_no_digit_is_cut_where_both_halves_read_as_digits(re
     assert read(generated("touching_pair", 5, 594, (8013, 6888, 2159, 9775, 6628), mnist_path, tmp_path)) == "69561"
 
 
+def test_a_filled_blob_is_not_halved_into_two_digits_where_it_reads_as_a_digit():
+    # A marker's filled 0: any cut halves it into two bars that touch along its whole height, each read surely as
+    # a 1 (here by a stand-in for the model), the whole only half surely as a 0. Two bars that touch at one
+    # joint are cut as before; and a filled blob read as no digit at all is still cut (digits written into
+    # each other).
+    rows, columns = np.mgrid[0:60, 0:50]
+    filled = ((columns - 24.5) / 23) ** 2 + ((rows - 29.5) / 30) ** 2 <= 1
+    joined = np.zeros((60, 50), dtype=bool)
+    joined[:, 4:16] = joined[:, 34:46] = joined[28:32, 16:34] = True
+
+    def draw(piece: np.ndarray) -> np.ndarray:
+        return np.full((28, 28, 1), np.count_nonzero(piece.any(axis=0)) / 100, dtype=np.float32)
+
+    def judge(images: np.ndarray) -> np.ndarray:
+        return np.where(images[:, 0, 0, 0] >= 0.3, 0.5, 0.99)  # narrow pieces read as sure 1s
+
+    def pieces(blob: np.ndarray, whole: float) -> int:
+        return len(segment._best_reading(blob, whole, 60.0, 25.0, draw, judge, segment.JUDGE_DEPTH)[1])  # a marker's pen
+
+    assert pieces(filled, 0.5) == 1
+    assert pieces(joined, 0.5) == 2
+    assert pieces(filled, 0.0) == 2
+
+
+# Bold digits a cut halved into a 1 and a digit, or two 1s (the generator's slanted_row and number_photo: seed,
+# picture, MNIST test digits): "118733", "660506".
+FUSED_HALVES = {
+    "08733": ("slanted_row", 6, 54, (2713, 631, 1941, 2594, 1442)),
+    "60506": ("number_photo", 5, 140, (3350, 5593, 5410, 3634, 6406)),
+}
+
+
+@pytest.mark.parametrize("text", FUSED_HALVES)
+def test_a_bold_digit_is_not_halved_along_its_length(read, mnist_path, text, tmp_path):
+    style, seed, picture, indices = FUSED_HALVES[text]
+    assert read(generated(style, seed, picture, indices, mnist_path, tmp_path)).replace(" ", "") == text
+
+
 def test_a_blob_read_as_no_digit_among_other_blobs_takes_its_best_cut():
     # Two strokes joined by a bar, 0.92 of the digits' height wide: the model (here a stand-in) reads the whole
     # as "not a digit" and each half 40% surely. Alone in its row (a letter, a doodle) the blob stays whole;
