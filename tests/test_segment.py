@@ -649,6 +649,12 @@ def test_a_wide_blob_read_as_no_digit_is_cut_where_both_halves_read_as_digits(re
     assert read(generated("touching_pair", 5, 594, (8013, 6888, 2159, 9775, 6628), mnist_path, tmp_path)) == "69561"
 
 
+def draw_width(piece: np.ndarray) -> np.ndarray:
+    """A stand-in for drawing a piece as a digit: every pixel holds the piece's width (inked columns) / 100, for
+    stand-in judges that read pieces by their width."""
+    return np.full((28, 28, 1), np.count_nonzero(piece.any(axis=0)) / 100, dtype=np.float32)
+
+
 def test_a_filled_blob_is_not_halved_into_two_digits_where_it_reads_as_a_digit():
     # A marker's filled 0: any cut halves it into two bars that touch along its whole height, each read surely as
     # a 1 (here by a stand-in for the model), the whole only half surely as a 0. Two bars that touch at one
@@ -659,14 +665,11 @@ def test_a_filled_blob_is_not_halved_into_two_digits_where_it_reads_as_a_digit()
     joined = np.zeros((60, 50), dtype=bool)
     joined[:, 4:16] = joined[:, 34:46] = joined[28:32, 16:34] = True
 
-    def draw(piece: np.ndarray) -> np.ndarray:
-        return np.full((28, 28, 1), np.count_nonzero(piece.any(axis=0)) / 100, dtype=np.float32)
-
     def judge(images: np.ndarray) -> np.ndarray:
         return np.where(images[:, 0, 0, 0] >= 0.3, 0.5, 0.99)  # narrow pieces read as sure 1s
 
     def pieces(blob: np.ndarray, whole: float) -> int:
-        return len(segment._best_reading(blob, whole, 60.0, 25.0, draw, judge, segment.JUDGE_DEPTH)[1])  # a marker's pen
+        return len(segment._best_reading(blob, whole, 60.0, 25.0, draw_width, judge, segment.JUDGE_DEPTH)[1])  # a marker's pen
 
     assert pieces(filled, 0.5) == 1
     assert pieces(joined, 0.5) == 2
@@ -694,14 +697,11 @@ def test_a_blob_read_as_no_digit_among_other_blobs_takes_its_best_cut():
     blob = np.zeros((60, 70), dtype=bool)
     blob[:, 5:20] = blob[:, 45:60] = blob[25:35, 5:60] = True
 
-    def draw(piece: np.ndarray) -> np.ndarray:
-        return np.full((28, 28, 1), np.count_nonzero(piece.any(axis=0)) / 100, dtype=np.float32)
-
     def judge(images: np.ndarray) -> np.ndarray:
         return np.where(images[:, 0, 0, 0] >= 0.4, 0.0, 0.4)  # the whole (55 columns) is no digit
 
-    alone = segment._best_reading(blob, 0.0, 60.0, 12.0, draw, judge, segment.JUDGE_DEPTH)[1]
-    among_others = segment._best_reading(blob, 0.0, 60.0, 12.0, draw, judge, segment.JUDGE_DEPTH, among_others=True)[1]
+    alone = segment._best_reading(blob, 0.0, 60.0, 12.0, draw_width, judge, segment.JUDGE_DEPTH)[1]
+    among_others = segment._best_reading(blob, 0.0, 60.0, 12.0, draw_width, judge, segment.JUDGE_DEPTH, among_others=True)[1]
     assert len(alone) == 1
     assert len(among_others) == 2 and np.array_equal(among_others[0] | among_others[1], blob)
 
