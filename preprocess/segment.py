@@ -53,7 +53,7 @@ FRAME_SIDE_HEIGHT = 3.0
 EDGE_PIECE_EXTENT = 1.6
 FRAME_TILT = 0.06
 STRAIGHT_DRIFT = 3
-# A frame's corner the line eraser left at either end of the row (_without_frame_corners): seeds 0-6 of the
+# A frame's corner the line eraser left at either end of the row (_without_frame_ends): seeds 0-6 of the
 # realistic numbers, 3 more read right ("?0244", "955247"), none worse.
 CORNER_HEIGHT = 0.8
 CORNER_SHARED = 0.3
@@ -261,7 +261,7 @@ def segment_number(image: Image.Image, judge: Judge | None = None) -> list[Digit
     if len(groups) > 1:
         inks = np.array([parts.area[group].sum() for group in groups])
         groups = [group for group, ink in zip(groups, inks, strict=True) if ink >= DUST_INK * np.median(inks)]
-    groups = _without_frame_corners(parts, groups)
+    groups = _without_frame_ends(parts, groups)
     heights = [height(group) for group in groups]
     median_height = float(np.median(heights))
     widths = [span(group)[1] - span(group)[0] for group in groups]
@@ -755,7 +755,7 @@ def _without_frame_sides(parts, in_row: np.ndarray, band: float, anchor: int) ->
     return in_row[keep]
 
 
-def _without_frame_corners(parts, groups: list[list[int]]) -> list[list[int]]:
+def _without_frame_ends(parts, groups: list[list[int]]) -> list[list[int]]:
     """The row's groups (left to right) without what the line eraser left of a frame drawn around the number on
     ruled paper, at either end of the row. A corner (its top rule and a stub of its side) is as tall as a digit
     (CORNER_HEIGHT of the median group), lies mostly above or below its neighbour (sharing under CORNER_SHARED
@@ -773,21 +773,21 @@ def _without_frame_corners(parts, groups: list[list[int]]) -> list[list[int]]:
         return max(_pen_width(parts, g) for g in group)
 
     tall = float(np.median([bottom - top for top, bottom in map(span, groups)]))
-    corners = set()
+    frame_ends = set()
     for end, beside in ((0, 1), (len(groups) - 1, len(groups) - 2)):
         (top, bottom), (beside_top, beside_bottom) = span(groups[end]), span(groups[beside])
         others = [span(group) for index, group in enumerate(groups) if index != end]
         width = max(parts.right[g] for g in groups[end]) - min(parts.left[g] for g in groups[end])
         if bottom - top >= FRAME_HEIGHT * tall and width <= tall:
             if top < min(other[0] for other in others) and bottom > max(other[1] for other in others):
-                corners.add(end)
+                frame_ends.add(end)
                 continue
         shared = min(bottom, beside_bottom) - max(top, beside_top)
         # The pens are measured last, and only here: most rows have no such end.
         if bottom - top >= CORNER_HEIGHT * tall and shared < CORNER_SHARED * (bottom - top):
             if pen(groups[end]) * PEN_RATIO <= np.median([pen(group) for group in groups]):
-                corners.add(end)
-    return [group for index, group in enumerate(groups) if index not in corners]
+                frame_ends.add(end)
+    return [group for index, group in enumerate(groups) if index not in frame_ends]
 
 
 def _linked(parts, labels: np.ndarray, height: float) -> list[list[int]]:
