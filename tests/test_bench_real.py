@@ -216,3 +216,122 @@ def test_not_digits_main_skips_cleanly_and_plots(tmp_path, capsys):
     plot = bench_not_digits.plot_curves(curves, thresholds, 0.5, "P(not a digit)", tmp_path / "curve.png")
     with Image.open(plot) as image:
         assert image.format == "PNG" and image.width > 400
+
+
+# --- benchmarks/bench_real_numbers.py ---------------------------------------------------------------------------
+
+
+def _stroke_image(mode: str, size=(60, 80), box=(20, 10, 35, 70)) -> Image.Image:
+    """A bar of ink at ``box`` in one of the ways real drawings come: dark on light, light on dark, on a transparent canvas."""
+    if mode == "dark-on-light":
+        image = Image.new("L", size, 240)
+        ImageDraw.Draw(image).rectangle(box, fill=20)
+    elif mode == "light-on-dark":
+        image = Image.new("L", size, 10)
+        ImageDraw.Draw(image).rectangle(box, fill=250)
+    elif mode == "transparent-strokes":
+        image = Image.new("RGBA", size, (0, 0, 0, 0))
+        ImageDraw.Draw(image).rectangle(box, fill=(0, 0, 0, 255))
+    else:  # a black box drawn on a transparent canvas, white strokes on it
+        image = Image.new("RGBA", size, (0, 0, 0, 0))
+        ImageDraw.Draw(image).rectangle((5, 5, size[0] - 6, size[1] - 6), fill=(0, 0, 0, 255))
+        ImageDraw.Draw(image).rectangle(box, fill=(255, 255, 255, 255))
+    return image
+
+
+@pytest.mark.parametrize(
+    ("mode", "paper", "ink"),
+    [("dark-on-light", 240, 20), ("light-on-dark", 10, 250), ("transparent-strokes", 255, 0), ("box-on-transparent", 0, 255)],
+)
+def test_ink_of_crops_a_drawings_ink_whatever_its_polarity(tmp_path, mode, paper, ink):
+    from benchmarks import bench_real_numbers
+
+    path = tmp_path / "d.png"
+    _stroke_image(mode).save(path)
+    coverage, found_paper, found_ink = bench_real_numbers.ink_of(path)
+    assert coverage.shape == (61, 16)  # the bar's box, nothing of the paper or the drawn box around it
+    assert coverage.min() > 0.9
+    assert (found_paper, found_ink) == pytest.approx((paper, ink), abs=1)
+
+
+def test_ink_of_an_empty_drawing_is_none(tmp_path):
+    from benchmarks import bench_real_numbers
+
+    Image.new("L", (40, 40), 200).save(tmp_path / "blank.png")
+    assert bench_real_numbers.ink_of(tmp_path / "blank.png") is None
+
+
+def test_compose_lays_one_persons_drawings_apart_in_a_row():
+    import cv2
+
+    from benchmarks import bench_real_numbers
+
+    drawings = [
+        bench_real_numbers.Drawing(f"{label}.png", label, bench_real.LARGE_PAINT, np.ones((100, width), np.float32), 250.0, 30.0)
+        for label, width in [(1, 12), (0, 60), (7, 50)]
+    ]
+    row = np.asarray(bench_real_numbers.compose(drawings, np.random.default_rng(0)))
+    assert row.dtype == np.uint8 and row.max() == 250 and row.min() == 30  # the person's own paper and ink
+    count, _, stats, _ = cv2.connectedComponentsWithStats((row < 140).astype(np.uint8))
+    boxes = sorted(stats[1:].tolist())
+    assert count - 1 == 3  # apart: none touches another
+    widths = [box[2] for box in boxes]
+    assert widths[0] < widths[2] < widths[1]  # left to right, as drawn: 1, 0, 7
+    assert all(92 <= box[3] <= 108 for box in boxes)  # each at the median height, +-8%
+    gaps = [right[0] - (left[0] + left[2]) for left, right in zip(boxes, boxes[1:], strict=False)]
+    assert all(15 <= gap <= 50 for gap in gaps)
+
+
+def test_compose_pushes_neighbours_together_until_their_inks_touch():
+    import cv2
+
+    from benchmarks import bench_real_numbers
+
+    disc = np.zeros((80, 60), np.float32)
+    cv2.circle(disc, (30, 40), 25, 1.0, thickness=6)
+    drawings = [bench_real_numbers.Drawing(f"{i}.png", 0, bench_real.SMALL_PAINT, disc, 255.0, 0.0) for i in range(3)]
+    apart = np.asarray(bench_real_numbers.compose(drawings, np.random.default_rng(1), touching=0.0))
+    joined = np.asarray(bench_real_numbers.compose(drawings, np.random.default_rng(1), touching=1.0))
+    assert cv2.connectedComponents((apart < 128).astype(np.uint8))[0] - 1 == 3
+    assert cv2.connectedComponents((joined < 128).astype(np.uint8))[0] - 1 == 1
+    assert joined.shape[1] < apart.shape[1]
+
+
+def test_bench_real_numbers_skips_cleanly_without_the_data(tmp_path, capsys):
+    from benchmarks import bench_real_numbers
+
+    assert bench_real_numbers.main(["--data", str(tmp_path / "absent"), "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out.startswith("skipped: no real-digits set")
+
+
+def test_bench_real_numbers_through_the_real_cli_on_a_tiny_set(tmp_path, capsys):
+    from benchmarks import bench_real_numbers
+    from inference import DEFAULT_TFLITE_PATH
+
+    if not DEFAULT_TFLITE_PATH.exists():
+        pytest.skip("no shipped model")
+    data = tmp_path / "real"
+    (data / "images").mkdir(parents=True)
+    lines = ["file\tlabel\trepo\tcommit\tpath\tstyle"]
+    for name, label, repo, style in [
+        ("a1.png", 1, "a", "canvas-black-on-white"),
+        ("a7.png", 7, "a", "canvas-black-on-white"),
+        ("a4.png", 4, "a", "canvas-black-on-white"),
+        ("b2.png", 2, "b", "paint-black-on-white"),  # alone in its hand: no row
+        ("c3.png", 3, "c", "photo-paper"),  # photos are left out
+        ("c5.png", 5, "c", "photo-paper"),
+    ]:
+        _draw(label, 200, data / "images" / name)
+        lines.append(f"{name}\t{label}\t{repo}\tc\tp\t{style}")
+    (data / "manifest.tsv").write_text("\n".join(lines) + "\n")
+
+    argv = ["--data", str(data), "--out", str(tmp_path / "out"), "--rows", "4", "--lengths", "2,3", "--keep", str(tmp_path / "rows")]
+    assert bench_real_numbers.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "4 rows of 2-3 real digits from 3 drawings in 1 hands" in out
+    figures = json.loads((tmp_path / "out" / "real_numbers.json").read_text())
+    assert figures["rows"] == 4 and figures["hands"] == 1 and 0 <= figures["exact"] <= 4
+    assert set(figures["groups"]) == {bench_real.LARGE_PAINT}
+    assert len(list((tmp_path / "rows").glob("*.png"))) == 4
+    for miss in figures["misses"]:
+        assert set(miss["label"]) <= set("174") and set(miss["sources"]) <= {"a1.png", "a7.png", "a4.png"}
