@@ -194,7 +194,6 @@ def report(rows: Sequence[dict], hands: int, drawings: int) -> dict:
     return {**figures, "hands": hands, "drawings": drawings}
 
 
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--rows", type=int, default=300, help="rows to compose and read")
