@@ -124,7 +124,7 @@ def compose(drawings: Sequence[Drawing], rng: np.random.Generator, touching: flo
     height = float(np.median([drawing.coverage.shape[0] for drawing in drawings]))
     crops = [_scaled(d.coverage, max(4, round(height * rng.uniform(1 - HEIGHT_JITTER, 1 + HEIGHT_JITTER)))) for d in drawings]
     gaps = [None if rng.random() < touching else round(height * rng.uniform(*GAP_SPREAD)) for _ in crops[1:]]
-    row = realistic._lay_row(crops, gaps, max(crop.shape[0] for crop in crops) + round(2 * DROP * height), rng)
+    row = realistic._lay_row(crops, gaps, max(crop.shape[0] for crop in crops) + round(2 * DROP * height), rng, overlap=0)
     margin = round(height * rng.uniform(*MARGIN))
     coverage = np.pad(row, margin)
     paper = float(np.median([d.paper for d in drawings]))
