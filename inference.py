@@ -152,6 +152,11 @@ def import_tensorflow_quietly() -> None:
     import tempfile
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # TensorFlow's CPU allocator hands every tensor to malloc, which maps a large one afresh and unmaps it when it is
+    # freed, so the kernel fills its pages again on every step: on a 2-core AMD EPYC, 40% of a training run's CPU time
+    # (960 of 2,380 s, 335 million page faults). Its BFC allocator keeps the memory it freed for the next tensors:
+    # the same weights, bit for bit, with a training step 40% faster there. Read when TensorFlow starts, so set first.
+    os.environ.setdefault("TF_CPU_ALLOCATOR_USE_BFC", "true")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:

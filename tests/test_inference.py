@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,25 @@ def test_one_thread_and_any_batch_give_the_same_rows():
     for batch in (1, 8, 24):
         rows = np.concatenate([single.predict(images[start : start + batch]) for start in range(0, len(images), batch)])
         np.testing.assert_array_equal(rows, expected)
+
+
+@pytest.mark.parametrize(("setting", "pooled"), [(None, True), ("false", False)], ids=["default", "user-choice"])
+def test_tensorflow_keeps_the_memory_it_frees_unless_the_user_says_otherwise(setting, pooled):
+    # TensorFlow reports a CPU allocator's statistics only for its BFC allocator, the one that keeps freed memory
+    # for the next tensors; a fresh process, because the allocator is chosen when TensorFlow starts.
+    import os
+    import subprocess
+    import sys
+
+    env = {key: value for key, value in os.environ.items() if key != "TF_CPU_ALLOCATOR_USE_BFC"}
+    if setting is not None:
+        env["TF_CPU_ALLOCATOR_USE_BFC"] = setting
+    code = (
+        "import inference; inference.import_tensorflow_quietly(); import tensorflow as tf\n"
+        "x = tf.ones((256, 256)) * 2\n"
+        "try:\n    print(tf.config.experimental.get_memory_info('CPU:0')['peak'] > 0)\n"
+        "except ValueError:\n    print('no statistics')\n"
+    )
+    root = Path(inference.__file__).parent
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, timeout=300)
+    assert result.stdout.strip().splitlines()[-1] == ("True" if pooled else "no statistics")
