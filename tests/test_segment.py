@@ -398,8 +398,7 @@ SHAPE_CUT_WRONG = {
 def test_the_judge_overrules_a_cut_the_shape_placed_wrong(read_generated, text):
     # The path crossing the least ink ran through a digit's own stroke; the pieces kept it as the cut
     # and each was only cut further. The model's own best cut of the whole blob, read more surely, wins.
-    seed, picture, indices = SHAPE_CUT_WRONG[text]
-    assert read_generated("touching_pair", seed, picture, indices, spaces=True) == text
+    assert read_generated("touching_pair", *SHAPE_CUT_WRONG[text], spaces=True) == text
 
 
 @pytest.mark.parametrize(("text", "at", "gap"), [("20", 1, 22), ("02", 0, 22), ("704", 1, 18)], ids=["20", "02", "704"])
@@ -586,8 +585,7 @@ BOLD_ZERO = {
 
 @pytest.mark.parametrize("text", BOLD_ZERO)
 def test_a_bold_zero_is_not_cut_through_its_hole(read_generated, text):
-    style, seed, picture, indices = BOLD_ZERO[text]
-    assert read_generated(style, seed, picture, indices) == text
+    assert read_generated(*BOLD_ZERO[text]) == text
 
 
 def test_two_fat_ones_fused_into_one_bar_are_cut(read_generated):
@@ -604,8 +602,7 @@ JOINED_BY_RULES = {"5395": (4, 519, (2192, 9217, 8807, 6028)), "80161": (3, 43, 
 
 @pytest.mark.parametrize("text", JOINED_BY_RULES)
 def test_digits_joined_to_the_page_frame_by_faint_rules_are_read(read_generated, text):
-    seed, picture, indices = JOINED_BY_RULES[text]
-    assert read_generated("ruled_frame", seed, picture, indices) == text
+    assert read_generated("ruled_frame", *JOINED_BY_RULES[text]) == text
 
 
 def test_a_bold_digit_cut_by_the_picture_edge_is_kept(read_generated):
@@ -657,8 +654,7 @@ REACHING_PAST_THE_CUT = {
 
 @pytest.mark.parametrize("text", REACHING_PAST_THE_CUT)
 def test_touching_digits_are_parted_at_their_joint(read_generated, text):
-    seed, picture, indices = REACHING_PAST_THE_CUT[text]
-    assert read_generated("touching_pair", seed, picture, indices, spaces=True) == text
+    assert read_generated("touching_pair", *REACHING_PAST_THE_CUT[text], spaces=True) == text
 
 
 # A 1 pushed against a wide digit beside it, the joint a seventh of the pair's width from its end (the
@@ -669,8 +665,7 @@ ONE_AT_THE_END = {"31866": (3, 20, (9614, 9301, 61, 9247, 5619)), "2157": (4, 53
 
 @pytest.mark.parametrize("text", ONE_AT_THE_END)
 def test_a_one_against_a_wide_digit_is_cut_near_its_end(read_generated, text):
-    seed, picture, indices = ONE_AT_THE_END[text]
-    assert read_generated("touching_pair", seed, picture, indices, spaces=True) == text
+    assert read_generated("touching_pair", *ONE_AT_THE_END[text], spaces=True) == text
 
 
 def test_a_wide_blob_read_as_no_digit_is_cut_where_both_halves_read_as_digits(read_generated):
@@ -716,8 +711,7 @@ FUSED_HALVES = {
 
 @pytest.mark.parametrize("text", FUSED_HALVES)
 def test_a_bold_digit_is_not_halved_along_its_length(read_generated, text):
-    style, seed, picture, indices = FUSED_HALVES[text]
-    assert read_generated(style, seed, picture, indices) == text
+    assert read_generated(*FUSED_HALVES[text]) == text
 
 
 def test_a_blob_read_as_no_digit_among_other_blobs_takes_its_best_cut():
@@ -743,8 +737,7 @@ TOUCHING_AMONG_DIGITS = {"8564": (3, 482, (4372, 6728, 8041, 6427)), "3029": (6,
 
 @pytest.mark.parametrize("text", TOUCHING_AMONG_DIGITS)
 def test_touching_digits_read_as_no_digit_among_digits_are_cut(read_generated, text):
-    seed, picture, indices = TOUCHING_AMONG_DIGITS[text]
-    assert read_generated("touching_pair", seed, picture, indices, spaces=True) == text
+    assert read_generated("touching_pair", *TOUCHING_AMONG_DIGITS[text], spaces=True) == text
 
 
 # Numbers written large on squared paper (the generator's squared_paper: seed, picture, MNIST test digits):
@@ -754,8 +747,7 @@ ON_SQUARED_PAPER = {"19": (6, 296, (3922, 1492)), "81": (6, 513, (1286, 5318)), 
 
 @pytest.mark.parametrize("text", ON_SQUARED_PAPER)
 def test_a_number_filling_squared_paper_is_read_without_the_grid(read_generated, text):
-    seed, picture, indices = ON_SQUARED_PAPER[text]
-    assert read_generated("squared_paper", seed, picture, indices, spaces=True) == text
+    assert read_generated("squared_paper", *ON_SQUARED_PAPER[text], spaces=True) == text
 
 
 def test_a_frame_corner_left_at_the_end_of_the_row_is_no_digit():
@@ -778,8 +770,7 @@ FRAME_CORNERS = {
 
 @pytest.mark.parametrize("text", FRAME_CORNERS)
 def test_a_frame_corner_the_eraser_left_is_dropped(read_generated, text):
-    seed, picture, indices = FRAME_CORNERS[text]
-    assert read_generated("ruled_frame", seed, picture, indices) == text
+    assert read_generated("ruled_frame", *FRAME_CORNERS[text]) == text
 
 
 def test_a_frame_side_cut_in_pieces_at_the_end_of_the_row_is_no_digit():
