@@ -115,7 +115,7 @@ def hands_of(folder: Path) -> dict[tuple[str, str], list[Drawing]]:
 
 def _scaled(coverage: np.ndarray, height: int) -> np.ndarray:
     width = max(1, round(coverage.shape[1] * height / coverage.shape[0]))
-    return np.asarray(Image.fromarray(coverage, mode="F").resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
+    return np.asarray(Image.fromarray(coverage).resize((width, height), Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def compose(drawings: Sequence[Drawing], rng: np.random.Generator, touching: float = 0.0) -> Image.Image:
