@@ -39,7 +39,17 @@ from uvicorn.supervisors import Multiprocess
 
 from cli import HelpFormatter, fail
 from data import IMAGE_SIZE
-from inference import Answer, ModelError, Predictor, digit_judge, interpret, interpret_number, load_predictor
+from inference import (
+    Answer,
+    ModelError,
+    Predictor,
+    digit_judge,
+    interpret,
+    interpret_number,
+    load_pair_reader,
+    load_predictor,
+    with_pair_readings,
+)
 from preprocess import ImageError, NoDigitError, number_text, open_image_bytes, preprocess, segment_number
 
 DEFAULT_HOST = "127.0.0.1"  # loopback only: the page is for the person at this machine
@@ -164,16 +174,25 @@ class SharedModel:
         self.lock = threading.Lock()
         # How sure the model is that each piece is one digit: where touching digits of a number are cut.
         self.judge = digit_judge(self.predict)
+        # Touching digits read whole (pairs.py's model), where it is there.
+        pair_reader = load_pair_reader()
+        self.pairs = None if pair_reader is None else self._locked(pair_reader)
+
+    def _locked(self, predict):
+        def call(images: np.ndarray) -> np.ndarray:
+            with self.lock:
+                return predict(images)
+
+        return call
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """float32 (N, 28, 28, 1) in [0, 1] -> the model's (N, 10 or 11) probabilities, one request at a time."""
         with self.lock:
             return self.predictor.predict(images)
 
-    def answer(self, images: np.ndarray, number: bool = False) -> list[Answer]:
-        """float32 (N, 28, 28, 1) in [0, 1] -> one Answer per image, or per piece of one number with ``number``."""
-        rows = self.predict(images)
-        return interpret_number(rows) if number else [interpret(row) for row in rows]
+    def answer(self, images: np.ndarray) -> list[Answer]:
+        """float32 (N, 28, 28, 1) in [0, 1] -> one Answer per image."""
+        return [interpret(row) for row in self.predict(images)]
 
     def predict_bytes(self, data: bytes, number: bool) -> Prediction | NumberPrediction:
         """Image file bytes -> the /predict reply; raises ImageError (NoDigitError for a blank image)."""
@@ -181,10 +200,11 @@ class SharedModel:
         if not number:
             pixels = preprocess(image)  # float32 (28, 28, 1)
             return prediction(self.answer(pixels[np.newaxis])[0], pixels)
-        digits = segment_number(image, judge=self.judge)  # as evaluate.py --number reads it
+        digits = segment_number(image, judge=self.judge, pairs=self.pairs)  # as evaluate.py --number reads it
         if not digits:
             raise NoDigitError(f"{UPLOAD_NAME}: no digit found")
-        answers = self.answer(np.stack([digit.image for digit in digits]), number=True)
+        rows = self.predict(np.stack([digit.image for digit in digits]))
+        answers = interpret_number(with_pair_readings(rows, [digit.probabilities for digit in digits]))
         readings = [prediction(answer, digit.image) for answer, digit in zip(answers, digits, strict=True)]
         return NumberPrediction(
             number=number_text([digit.space_before for digit in digits], [answer.digit for answer in answers]),

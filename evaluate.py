@@ -45,7 +45,9 @@ from inference import (
     digit_judge,
     interpret,
     interpret_number,
+    load_pair_reader,
     load_predictor,
+    with_pair_readings,
 )
 from preprocess import NOT_A_DIGIT_MARK, ImageError, is_image_path, number_text, open_image, preprocess, segment_number
 
@@ -79,6 +81,7 @@ class Item:
     images: np.ndarray | None = None  # float32 (K, 28, 28, 1): one digit, or a --number's digits left to right
     spaces: list[bool] = field(default_factory=list)  # --number: a wide gap before each digit
     probabilities: np.ndarray | None = None  # (K, 10) or (K, 11) once predicted
+    read: list[np.ndarray | None] = field(default_factory=list)  # --number: digits the pair reader read, (11,) each
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,7 +177,7 @@ def _reason(error: Exception, path: str) -> str:
     return message[len(prefix) :] if message.startswith(prefix) else message
 
 
-def prepare(item: Item, number: bool, judge: Judge | None = None) -> None:
+def prepare(item: Item, number: bool, judge: Judge | None = None, pairs: Judge | None = None) -> None:
     """Open and preprocess one input in place, recording a one-line error instead of raising.
 
     With --number, ``judge`` (the model, through inference.digit_judge) decides where touching digits are cut.
@@ -184,11 +187,12 @@ def prepare(item: Item, number: bool, judge: Judge | None = None) -> None:
     try:
         image = open_image(item.path)
         if number:
-            digits = segment_number(image, judge=judge)
+            digits = segment_number(image, judge=judge, pairs=pairs)
             if not digits:
                 raise ImageError("no digit found")
             item.images = np.stack([digit.image for digit in digits])
             item.spaces = [digit.space_before for digit in digits]
+            item.read = [digit.probabilities for digit in digits]
         else:
             item.images = preprocess(image)[np.newaxis]
     except ImageError as error:
@@ -199,9 +203,9 @@ def prepare(item: Item, number: bool, judge: Judge | None = None) -> None:
         item.error = f"cannot process this image ({type(error).__name__}: {error}); please report it"
 
 
-def prepare_chunk(chunk: list[Item], number: bool, judge: Judge | None = None) -> list[Item]:
+def prepare_chunk(chunk: list[Item], number: bool, judge: Judge | None = None, pairs: Judge | None = None) -> list[Item]:
     for item in chunk:
-        prepare(item, number, judge)
+        prepare(item, number, judge, pairs)
     return chunk
 
 
@@ -209,20 +213,22 @@ def prepare_chunk(chunk: list[Item], number: bool, judge: Judge | None = None) -
 # the worker's life. Workers are forked before the main process loads its model, so none inherits an
 # interpreter (or its threads) across the fork; each loads its own, which LiteRT does in a fraction of a second.
 _worker_judge: Judge | None = None
+_worker_pairs: Judge | None = None
 
 
 def prepare_chunk_in_worker(chunk: list[Item], number: bool, model: Path | None) -> list[Item]:
     """prepare_chunk in a worker process; with --number, the cuts are judged by this worker's own copy of ``model``."""
-    global _worker_judge
+    global _worker_judge, _worker_pairs
     if number and _worker_judge is None:
         try:
             _worker_judge = digit_judge(load_predictor(model, threads=1).predict)
+            _worker_pairs = load_pair_reader(threads=1)
         except ModelError as error:  # the main process loaded it a moment ago, so the file changed since
             for item in chunk:
                 if item.error is None:
                     item.error = f"cannot load the model in a worker process ({error})"
             return chunk
-    return prepare_chunk(chunk, number, _worker_judge if number else None)
+    return prepare_chunk(chunk, number, _worker_judge if number else None, _worker_pairs if number else None)
 
 
 def _worker_count() -> int:
@@ -323,19 +329,24 @@ class Workers:
 
 
 def prepared_chunks(
-    items: Iterator[Item], number: bool, workers: Workers | None = None, judge: Judge | None = None, model: Path | None = None
+    items: Iterator[Item],
+    number: bool,
+    workers: Workers | None = None,
+    judge: Judge | None = None,
+    model: Path | None = None,
+    pairs: Judge | None = None,
 ) -> Iterator[list[Item]]:
     """Chunks of preprocessed items, in input order, each as soon as it and those before it are done.
 
-    With --number, touching digits are cut with a judge: ``judge`` in this process, or each worker's
-    own copy of ``model``. With workers, at most CHUNKS_IN_FLIGHT_PER_WORKER chunks per worker are
-    queued or waiting to be taken, so memory stays flat however many files there are, and every core
-    stays busy.
+    With --number, touching digits are cut with a judge (and read whole with the pair reader ``pairs``)
+    in this process, or with each worker's own copy of ``model`` (and of the pair reader). With workers,
+    at most CHUNKS_IN_FLIGHT_PER_WORKER chunks per worker are queued or waiting to be taken, so memory
+    stays flat however many files there are, and every core stays busy.
     """
     chunks = _chunks(items, CHUNK_FILES)
     if workers is None:
         for chunk in chunks:
-            yield prepare_chunk(chunk, number, judge)
+            yield prepare_chunk(chunk, number, judge, pairs)
         return
     in_flight: deque = deque()
     for chunk in chunks:
@@ -366,7 +377,7 @@ def predict_chunks(predictor: Predictor, chunks: list[list[Item]]) -> None:
     rows = np.concatenate([predictor.predict(images[start : start + MODEL_BATCH]) for start in range(0, len(images), MODEL_BATCH)])
     start = 0
     for item in found:
-        item.probabilities = rows[start : start + len(item.images)]
+        item.probabilities = with_pair_readings(rows[start : start + len(item.images)], item.read)
         start += len(item.images)
 
 
@@ -567,6 +578,8 @@ def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
         try:
             # One interpreter thread beside the workers: they keep both cores busy already.
             predictor = load_predictor(args.model, threads=1) if workers is not None else load_predictor(args.model)
+            # --number reads touching digits whole with the pair reader, where models/ has one; workers load their own.
+            pairs = load_pair_reader() if args.number and workers is None else None
             writer = None if args.save_preprocessed is None else PreprocessedWriter(args.save_preprocessed)
         except ModelError as error:
             print(f"error: {error}", file=sys.stderr)
@@ -575,7 +588,7 @@ def evaluate_images(args: argparse.Namespace, printer: Printer) -> int:
             return _cannot_save(args.save_preprocessed, error)
         # Without workers the cuts of --number are judged by this process's model; workers load their own.
         judge = digit_judge(predictor.predict) if args.number and workers is None else None
-        chunks = prepared_chunks(itertools.chain(head, items), args.number, workers, judge, args.model)
+        chunks = prepared_chunks(itertools.chain(head, items), args.number, workers, judge, args.model, pairs)
         # Chunks are predicted in pairs: a model call of MODEL_BATCH images, not one of CHUNK_FILES.
         for group in _chunks(chunks, max(1, MODEL_BATCH // CHUNK_FILES)):
             predict_chunks(predictor, group)

@@ -20,6 +20,8 @@ MODEL_DIR = Path(__file__).resolve().parent / "models"
 MODEL_NAME = "mnist_cnn"
 DEFAULT_KERAS_PATH = MODEL_DIR / f"{MODEL_NAME}.keras"
 DEFAULT_TFLITE_PATH = MODEL_DIR / f"{MODEL_NAME}.tflite"
+# The pair reader (pairs.py) that --number reads touching digits with, where it is there.
+PAIRS_PATH = MODEL_DIR / "pairs.tflite"
 PREDICT_BATCH = 256  # images per interpreter call; large enough to amortize call overhead
 NUM_DIGITS = 10
 # Models trained since the "not a digit" work have an 11th output: the probability that the input is
@@ -127,6 +129,28 @@ def digit_judge(predict: Callable[[np.ndarray], np.ndarray]) -> Callable[[np.nda
     return judge
 
 
+def load_pair_reader(path: str | os.PathLike | None = None, threads: int | None = None) -> Callable[[np.ndarray], np.ndarray] | None:
+    """preprocess.segment_number's pair reader (pairs.py's model, PAIRS_PATH by default), or None where there is none."""
+    path = Path(path) if path is not None else PAIRS_PATH
+    twin = path.with_suffix(".keras")
+    if not path.exists() and not twin.exists():
+        return None
+    if path.suffix == ".tflite" and _litert_interpreter_class() is None and not twin.exists():
+        return None  # only the .tflite ships: without LiteRT, numbers are read by cuts alone
+    return load_predictor(path, threads=threads).predict
+
+
+def with_pair_readings(rows: np.ndarray, read: list[np.ndarray | None]) -> np.ndarray:
+    """A number's model outputs, one row per digit, with the pair reader's rows (preprocess.Digit.probabilities)
+    where it read two touching digits whole; a 10-output model's rows get the digits' share renormalized."""
+    rows = np.array(rows, dtype=np.float32)
+    for position, row in enumerate(read):
+        if row is not None:
+            row = np.asarray(row, np.float32)[: rows.shape[1]]
+            rows[position] = row / row.sum()
+    return rows
+
+
 # What TensorFlow's native code prints on every start; anything else it prints is shown.
 TENSORFLOW_NOISE = (
     "All log messages before absl::InitializeLog()",
@@ -196,13 +220,14 @@ class LiteRTPredictor(Predictor):
             self.interpreter = interpreter_class(model_path=str(path), num_threads=threads or os.cpu_count() or 1)
         except (ValueError, RuntimeError) as error:
             raise ModelError(f"{path}: not a valid TFLite model ({error})") from None
-        self.input_index = self.interpreter.get_input_details()[0]["index"]
+        details = self.interpreter.get_input_details()[0]
+        self.input_index, self.input_shape = details["index"], [int(side) for side in details["shape"][1:]]
         self.output_index = self.interpreter.get_output_details()[0]["index"]
         self.batch = 0
 
     def _resize(self, batch: int) -> None:
         if batch != self.batch:
-            self.interpreter.resize_tensor_input(self.input_index, [batch, 28, 28, 1])
+            self.interpreter.resize_tensor_input(self.input_index, [batch, *self.input_shape])
             if self.batch:
                 self.interpreter.allocate_tensors()
             else:  # the first allocation applies the XNNPACK delegate, which announces itself on stderr

@@ -117,3 +117,27 @@ def build_model(
     if arch not in BUILDERS:
         raise ValueError(f"unknown architecture {arch!r}; choose from {', '.join(BUILDERS)}")
     return BUILDERS[arch](learning_rate=learning_rate, num_classes=num_classes)
+
+
+def build_pair_model(
+    learning_rate: float | keras.optimizers.schedules.LearningRateSchedule = DEFAULT_LEARNING_RATE, num_classes: int = 101
+) -> keras.Model:
+    """The pair reader (pairs.py): two touching digits in 28x48 -> one of the 100 pairs, or "other" (class 100).
+
+    The default CNN's layout, widened to two digits, with a wider dense layer for a hundred classes.
+    """
+    inputs = keras.Input(shape=(IMAGE_SIZE, 48, 1))
+    x = _conv_relu(inputs, 32, kernel_size=5)
+    x = layers.MaxPooling2D(2)(x)  # 28x48 -> 14x24
+    x = _conv_relu(x, 64)
+    x = _conv_relu(x, 64)
+    x = layers.MaxPooling2D(2)(x)  # -> 7x12
+    x = layers.Dropout(0.1)(x)
+    x = _conv_block(x, 128, padding="valid")  # -> 5x10
+    x = layers.Flatten()(x)
+    x = layers.Dense(256, use_bias=False)(x)
+    x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM)(x)
+    x = layers.ReLU()(x)
+    x = layers.Dropout(0.4)(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
+    return compile_model(keras.Model(inputs, outputs, name="pairs"), learning_rate)

@@ -106,6 +106,11 @@ def _font_dir() -> Path:
     return Path(matplotlib.__file__).parent / "mpl-data" / "fonts" / "ttf"
 
 
+def font_paths() -> list[Path]:
+    """FONT_FILES where this install has them (Matplotlib's own fonts)."""
+    return [path for path in (_font_dir() / name for name in FONT_FILES) if path.exists()]
+
+
 def _blank() -> np.ndarray:
     return np.full((CANVAS_SIDE, CANVAS_SIDE), 255, np.uint8)
 
@@ -309,7 +314,7 @@ def _render_chunk(task: tuple[int, int, int]) -> np.ndarray:
     """Draw ``count`` not-digits from seed ``(seed, chunk)`` and preprocess them: uint8 (count, 28, 28)."""
     seed, chunk, count = task
     rng = np.random.default_rng([seed, chunk])
-    fonts = [path for path in (_font_dir() / name for name in FONT_FILES) if path.exists()]
+    fonts = font_paths()
     kinds = list(KIND_SHARES)
     shares = np.array(list(KIND_SHARES.values()))
     out = np.zeros((count, IMAGE_SIZE, IMAGE_SIZE), np.uint8)

@@ -22,14 +22,23 @@ STROKE_WIDTH_RANGE = (2.3, 4.1)
 MIN_HOLE = 2.0
 # The rendered digit's mask is the ink map above this fraction of the ink threshold (edges included).
 EDGE_LEVEL = 0.75
+# Two digits written into each other, for the pair reader (pairs.py): as tall as one digit, fitted into
+# 20x40 (two digits' width) inside a 28x48 field, centred by centre of mass like a digit.
+PAIR_BOX = (DIGIT_BOX, 2 * DIGIT_BOX)
+PAIR_CANVAS = (CANVAS, 48)
 
 
 def render(
-    found: Ink, chosen: np.ndarray, columns: tuple[int, int] | None = None, piece: tuple[int, int, np.ndarray] | None = None
+    found: Ink,
+    chosen: np.ndarray,
+    columns: tuple[int, int] | None = None,
+    piece: tuple[int, int, np.ndarray] | None = None,
+    pair: bool = False,
 ) -> np.ndarray:
     """The chosen components (within ``columns`` of the working image, if given) as a float32 (28, 28, 1)
     MNIST digit; or, given ``piece`` (top, left, bool mask), the pixels of that mask placed there in the
-    working image (one digit of a touching pair cut apart)."""
+    working image (one digit of a touching pair cut apart). With ``pair``, drawn as two digits written into
+    each other for the pair reader: float32 (28, 48, 1)."""
     parts = found.parts
     origin_y, origin_x = 0, 0
     if piece is not None:
@@ -62,15 +71,17 @@ def render(
     ink_top, ink_left = origin_y + outer_top, origin_x + outer_left
     ink = found.ink[ink_top : ink_top + near.shape[0], ink_left : ink_left + near.shape[1]] * near
     box_h, box_w = bottom - top, right - left
-    # Draw the digit with its longer side RENDER_SCALE * 20 pixels; threshold there for smooth edges.
-    scale = RENDER_SCALE * DIGIT_BOX / max(box_h, box_w)
+    # Draw the digit with its longer side RENDER_SCALE * 20 pixels (a pair: as tall as a digit, at most two
+    # digits wide), so that stroke widths compare with MNIST's; threshold there for smooth edges.
+    box, canvas = (PAIR_BOX, PAIR_CANVAS) if pair else ((DIGIT_BOX, DIGIT_BOX), (CANVAS, CANVAS))
+    scale = RENDER_SCALE * min(box[0] / box_h, box[1] / box_w)
     size = (max(1, round(ink.shape[1] * scale)), max(1, round(ink.shape[0] * scale)))
     big = cv2.resize(ink.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
     binary = big > found.threshold * EDGE_LEVEL
     y0, x0 = round((top - outer_top) * scale), round((left - outer_left) * scale)
     y1 = min(binary.shape[0], y0 + max(1, round(box_h * scale)))
     x1 = min(binary.shape[1], x0 + max(1, round(box_w * scale)))
-    return fit_and_centre(normalize_strokes(binary[y0:y1, x0:x1]))
+    return fit_and_centre(normalize_strokes(binary[y0:y1, x0:x1]), box, canvas)
 
 
 def _loops(binary: np.ndarray) -> int:
@@ -115,10 +126,13 @@ def normalize_strokes(binary: np.ndarray) -> np.ndarray:
     return result[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1] > 0
 
 
-def fit_and_centre(binary: np.ndarray) -> np.ndarray:
-    """Fit a bool digit mask into 20x20 (aspect kept, area-averaged), centre its mass in 28x28: float32 (28, 28, 1)."""
+def fit_and_centre(
+    binary: np.ndarray, box: tuple[int, int] = (DIGIT_BOX, DIGIT_BOX), canvas: tuple[int, int] = (CANVAS, CANVAS)
+) -> np.ndarray:
+    """Fit a bool digit mask into 20x20 (aspect kept, area-averaged), centre its mass in 28x28: float32 (28, 28, 1).
+    (A pair of digits: ``box`` PAIR_BOX in ``canvas`` PAIR_CANVAS.)"""
     height, width = binary.shape
-    scale = DIGIT_BOX / max(height, width)
+    scale = min(box[0] / height, box[1] / width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     digit = cv2.resize(binary.astype(np.uint8) * 255, size, interpolation=cv2.INTER_AREA)
     moments = cv2.moments(digit)
@@ -126,9 +140,9 @@ def fit_and_centre(binary: np.ndarray) -> np.ndarray:
         raise NoDigitError("no digit found (blank or near-blank image)")
     centre_x, centre_y = moments["m10"] / moments["m00"], moments["m01"] / moments["m00"]
     # Put the centre of mass at pixel (14, 14) as in MNIST (measured: mean 13.99, 14.00), keeping the box inside.
-    top = int(np.clip(round(CANVAS / 2 - centre_y), 0, CANVAS - size[1]))
-    left = int(np.clip(round(CANVAS / 2 - centre_x), 0, CANVAS - size[0]))
-    canvas = np.zeros((CANVAS, CANVAS), dtype=np.uint8)
-    canvas[top : top + size[1], left : left + size[0]] = digit
+    top = int(np.clip(round(canvas[0] / 2 - centre_y), 0, canvas[0] - size[1]))
+    left = int(np.clip(round(canvas[1] / 2 - centre_x), 0, canvas[1] - size[0]))
+    field = np.zeros(canvas, dtype=np.uint8)
+    field[top : top + size[1], left : left + size[0]] = digit
     # data.normalize's semantics: uint8 / 255 as float32, one channel.
-    return (canvas.astype(np.float32) / 255.0)[..., np.newaxis]
+    return (field.astype(np.float32) / 255.0)[..., np.newaxis]

@@ -27,7 +27,7 @@ import pytest
 import uvicorn
 from fastapi.testclient import TestClient
 from PIL import Image, ImageDraw
-from test_segment import touching
+from test_segment import READ_WHOLE, generated, touching
 
 import app
 from benchmarks.bench_load import check_answer, corrupted_uploads, multipart
@@ -647,6 +647,15 @@ def test_model_cuts_touching_digits_of_a_number(model_client, pair, overlap):
     assert response.status_code == 200, response.json()
     result = response.json()
     assert result["number"] == pair and [digit["digit"] for digit in result["digits"]] == [int(name) for name in pair]
+
+
+def test_model_reads_touching_digits_whole_with_the_pair_reader(model_client, mnist_path, tmp_path):
+    # The generator's 6 run into a 7, which the digit model reads as one 9: the pair reader reads both.
+    image = generated("touching_pair", 0, *READ_WHOLE["67717"], mnist_path, tmp_path)
+    response = model_client.post("/predict?number=true", content=encode(image.convert("RGB"), "PNG"))
+    assert response.status_code == 200, response.json()
+    result = response.json()
+    assert result["number"] == "67717" and [digit["digit"] for digit in result["digits"]] == [6, 7, 7, 1, 7]
 
 
 @needs_model

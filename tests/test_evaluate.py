@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
-from test_segment import touching
+from test_segment import READ_WHOLE, generated, touching
 
 import evaluate
 from inference import DEFAULT_KERAS_PATH, DEFAULT_TFLITE_PATH, LOW_CONFIDENCE, NOT_DIGIT_THRESHOLD, Predictor
@@ -281,6 +281,21 @@ def test_number_reads_digits_left_to_right(tmp_path, capsys):
     assert sorted(p.name for p in saved.iterdir()) == ["seventeen_digit0.png", "seventeen_digit1.png"]
     assert evaluate.main(["--number", str(path)]) == 0
     assert capsys.readouterr().out.startswith(f"{path}: 17 (1: ")
+
+
+@needs_model
+@pytest.mark.parametrize("many", [False, True], ids=["one-file", "pool"])
+def test_number_reads_touching_digits_whole_with_the_pair_reader(tmp_path, capsys, mnist_path, many):
+    # The generator's 5 and 8 sharing a stroke, which no cut parts: the pair reader (models/pairs.tflite) reads
+    # them whole, in this process or in each worker of the pool.
+    image = generated("touching_pair", 0, *READ_WHOLE["58"], mnist_path, tmp_path)
+    path = tmp_path / "fifty-eight.png"
+    image.save(path)
+    count = evaluate.POOL_MIN_FILES if many else 1
+    assert evaluate.main(["--number", "--jsonl", *[str(path)] * count]) == 0
+    records = jsonl_records(capsys.readouterr().out)
+    assert [record["number"] for record in records] == ["58"] * count
+    assert all(record["digits"][1]["top_k"][0]["digit"] == 8 for record in records)
 
 
 @needs_model
