@@ -7,13 +7,13 @@ width), and answers one of the 100 pairs "00".."99" or OTHER (one digit, three, 
 
 It learns from MNIST's training digits, drawn touching as people write them: pushed together until their
 inks meet or overlap, at slightly different heights and sizes, slanted, thin or bold; OTHER from one digit
-(wide or narrow) and from three digits touching. Every sample goes through the tail of the path a user's
+(wide or narrow), from three digits touching, and from negatives.py's letters, symbols and doodles drawn wide. Every sample goes through the tail of the path a user's
 blob takes (preprocess.render: stroke width into MNIST's range, fitted and centred by mass), so the model sees
 a pair as it would arrive from evaluate.py. The realistic generator (benchmarks/) draws its numbers from
 MNIST's test digits, and the real-image benchmarks use people's own drawings: none of them are trained on.
 
-    python pairs.py                      # 720,000 samples, 8 epochs: the shipped reader (see the README for times)
-    python pairs.py --count 240000 --epochs 4 --out-dir runs/pairs   # a third of the work, about 0.5% less accurate
+    python pairs.py            # 720,000 samples, 8 epochs: the shipped reader (minutes on a GPU, hours on 2 CPU cores)
+    python pairs.py --count 240000 --epochs 4 --out-dir runs/pairs   # about 40 min on 2 cores, about 1% less accurate
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ import cv2
 import numpy as np
 
 import negatives
+from cli import HelpFormatter, fail
 from preprocess.render import PAIR_BOX, PAIR_CANVAS, RENDER_SCALE, fit_and_centre, normalize_strokes
 
 PAIRS = 100  # classes 0..99: the pair "ab" is 10 * a + b
@@ -189,7 +189,7 @@ def pair_text(label: int) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", default=None, help="MNIST .npz or IDX folder (default: $MNIST_DATA, else Keras's download)")
     parser.add_argument("--count", type=int, default=720_000, help="training samples drawn (once, before training)")
     parser.add_argument("--epochs", type=int, default=8, help="training epochs")
@@ -202,8 +202,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.count < 1000 or args.epochs < 1 or args.batch_size < 1:
-        print("error: --count must be at least 1000, --epochs and --batch-size at least 1", file=sys.stderr)
-        return 2
+        return fail("pairs.py", "--count must be at least 1000, --epochs and --batch-size at least 1")
     from tqdm import tqdm
 
     from data import DataError, load_mnist
@@ -212,8 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         data = load_mnist(args.data)
     except DataError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+        return fail("pairs.py", str(error))
     started = time.perf_counter()
     # The last 5,000 training digits (a tenth of a smaller set) draw the validation pairs; the test digits the test pairs.
     held = min(VALIDATION_DIGITS, len(data.x_train) // 10)
