@@ -69,7 +69,13 @@ def build_default(
     channel), the stacked 3x3 convs only after the first pooling, where they cost a quarter.
     BatchNorm only at 7x7 and in the dense layer, where it is cheap and still steadies a high learning rate.
     """
-    inputs = keras.Input(shape=INPUT_SHAPE)
+    return compile_model(_default_layout(INPUT_SHAPE, filters, 128, num_classes, "default"), learning_rate)
+
+
+def _default_layout(
+    input_shape: tuple[int, int, int], filters: tuple[int, int, int], dense: int, num_classes: int, name: str
+) -> keras.Model:
+    inputs = keras.Input(shape=input_shape)
     x = _conv_relu(inputs, filters[0], kernel_size=5)
     x = layers.MaxPooling2D(2)(x)  # 28 -> 14
     x = _conv_relu(x, filters[1])
@@ -78,12 +84,12 @@ def build_default(
     x = layers.Dropout(0.1)(x)
     x = _conv_block(x, filters[2], padding="valid")  # 7 -> 5
     x = layers.Flatten()(x)
-    x = layers.Dense(128, use_bias=False)(x)
+    x = layers.Dense(dense, use_bias=False)(x)
     x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM)(x)
     x = layers.ReLU()(x)
     x = layers.Dropout(0.4)(x)
     outputs = layers.Dense(num_classes, activation="softmax")(x)
-    return compile_model(keras.Model(inputs, outputs, name="default"), learning_rate)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def build_fast(
@@ -124,20 +130,6 @@ def build_pair_model(
 ) -> keras.Model:
     """The pair reader (pairs.py): two touching digits in 28x48 -> one of the 100 pairs, or "other" (class 100).
 
-    The default CNN's layout, widened to two digits, with a wider dense layer for a hundred classes.
+    The default CNN's layout on a field two digits wide, with more filters and a wider dense layer for a hundred classes.
     """
-    inputs = keras.Input(shape=(IMAGE_SIZE, 48, 1))
-    x = _conv_relu(inputs, 32, kernel_size=5)
-    x = layers.MaxPooling2D(2)(x)  # 28x48 -> 14x24
-    x = _conv_relu(x, 64)
-    x = _conv_relu(x, 64)
-    x = layers.MaxPooling2D(2)(x)  # -> 7x12
-    x = layers.Dropout(0.1)(x)
-    x = _conv_block(x, 128, padding="valid")  # -> 5x10
-    x = layers.Flatten()(x)
-    x = layers.Dense(256, use_bias=False)(x)
-    x = layers.BatchNormalization(momentum=BATCHNORM_MOMENTUM)(x)
-    x = layers.ReLU()(x)
-    x = layers.Dropout(0.4)(x)
-    outputs = layers.Dense(num_classes, activation="softmax")(x)
-    return compile_model(keras.Model(inputs, outputs, name="pairs"), learning_rate)
+    return compile_model(_default_layout((IMAGE_SIZE, 48, 1), (32, 64, 128), 256, num_classes, "pairs"), learning_rate)

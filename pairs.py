@@ -2,15 +2,16 @@
 
 `python evaluate.py --number` cuts a blob that holds touching digits where the digit model reads both sides
 best. Some pairs have no such cut: two digits that share a stroke (the 5 and the 8 of "58"), or one drawn
-into the other ("99" read as one sure 9). The pair model reads the blob as one picture, 28x48 (two digits'
+into the other (a 6 run into a 7, read as one 9). The pair model reads the blob as one picture, 28x48 (two digits'
 width), and answers one of the 100 pairs "00".."99" or OTHER (one digit, three, or anything else).
 
 It learns from MNIST's training digits, drawn touching as people write them: pushed together until their
 inks meet or overlap, at slightly different heights and sizes, slanted, thin or bold; OTHER from one digit
-(wide or narrow), from three digits touching, and from negatives.py's letters, symbols and doodles drawn wide. Every sample goes through the tail of the path a user's
-blob takes (preprocess.render: stroke width into MNIST's range, fitted and centred by mass), so the model sees
-a pair as it would arrive from evaluate.py. The realistic generator (benchmarks/) draws its numbers from
-MNIST's test digits, and the real-image benchmarks use people's own drawings: none of them are trained on.
+(wide or narrow), from three digits touching, and from negatives.py's letters, symbols and doodles drawn wide.
+Every sample goes through the tail of the path a user's blob takes (preprocess.render: stroke width into
+MNIST's range, fitted and centred by mass), so the model sees a pair as it would arrive from evaluate.py. The
+realistic generator (benchmarks/) draws its numbers from MNIST's test digits, and the real-image benchmarks use
+people's own drawings: none of them are trained on.
 
     python pairs.py            # 720,000 samples, 8 epochs: the shipped reader (minutes on a GPU, hours on 2 CPU cores)
     python pairs.py --count 240000 --epochs 4 --out-dir runs/pairs   # about 40 min on 2 cores, about 1% less accurate

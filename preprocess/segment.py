@@ -163,15 +163,19 @@ ROW_PAIR_SURE = 0.0
 # A blob at least PAIR_READ_ASPECT of the digits' height wide, that the shape found wide (see segment_number) or
 # the judge cut, is read whole by the pair reader too. Where it is PAIR_READ_SURE of one pair, the blob is those
 # two digits: two digits sharing a stroke ("58", which no cut parts into two readable digits), one drawn into
-# the other ("99" read as one sure 9), a pair cut into three ("07" read "617"). A blob the judge left whole is
-# one digit more often: the reader must be PAIR_READ_WHOLE_SURE of it (at 0.95, 6 single digits of seeds 0-6
-# read as pairs, "2" as "21", at 0.95-0.985; the pairs it mended there it read at 0.999 or surer). Blobs the
-# shape did not find wide are never read as pairs: among digits written apart a wide 8 or 0 read "78" or "60".
-# Realistic numbers of seeds 0-6: 4,728 read exactly instead of 4,695 (36 better, 3 worse); rows of people's
+# the other (a 6 run into a 7, read as one 9), a pair cut into three ("07" read "617"). A blob the judge left
+# whole is one digit more often: the reader must be PAIR_READ_WHOLE_SURE of it (at 0.95, 6 single digits of seeds
+# 0-6 read as pairs, "2" as "21", at 0.95-0.985; the whole blobs it mended there it read at 0.998 or surer). Blobs
+# the shape did not find wide are never read as pairs: among digits written apart a wide 8 or 0 read "78" or "60".
+# Realistic numbers of seeds 0-6: 4,725 read exactly instead of 4,695 (34 better, 4 worse); rows of people's
 # own drawings pushed together (bench_real_numbers.py --touching 0.5): see the README.
 PAIR_READ_ASPECT = 0.8
 PAIR_READ_SURE = 0.95
 PAIR_READ_WHOLE_SURE = 0.99
+PAIR_OTHER = 100  # the reader's last output: one digit, three, or no digits ("00".."99" come before it)
+# A blob read as a pair that the judge did not cut in two is halved along the cheapest path between these shares
+# of its width, to give each digit its columns and a picture.
+PAIR_HALVES = (0.3, 0.7)
 # --- joining a digit the pen broke apart, with the model as judge
 MERGE_GAP = 0.15  # neighbouring groups this share of the digits' height apart (or overlapping) ...
 MERGE_WIDTH = 1.3  # ... and together at most this share of it wide may be one digit
@@ -332,14 +336,13 @@ def segment_number(image: Image.Image, judge: Judge | None = None, pairs: PairRe
     members: list[np.ndarray | None] = []  # each piece's components, where it is a whole group
     known: dict[int, np.ndarray] = {}  # id(image) -> the pair reader's probabilities for that digit
     for index, ((left, cuts, draw, _, _), group) in enumerate(zip(blobs, groups, strict=True)):
-        if index in read:
-            cuts, rows = read[index]
-        for number, piece in enumerate(cuts):
+        cuts, pictures, rows = read.get(index, (cuts, [draw(piece) for piece in cuts], None))
+        for number, (piece, picture) in enumerate(zip(cuts, pictures, strict=True)):
             columns = np.flatnonzero(piece.any(axis=0))
-            pieces.append((draw(piece), left + int(columns[0]), left + int(columns[-1]) + 1))
-            members.append(np.array(group) if len(cuts) == 1 and index not in read else None)
-            if index in read:
-                known[id(pieces[-1][0])] = rows[number]
+            pieces.append((picture, left + int(columns[0]), left + int(columns[-1]) + 1))
+            members.append(np.array(group) if len(cuts) == 1 else None)
+            if rows is not None:
+                known[id(picture)] = rows[number]
     if judge is not None:
         pieces = _judged_merges(found, pieces, members, median_height, judge)
     gaps = [left - previous[2] for previous, (_, left, _) in zip(pieces, pieces[1:], strict=False)]
@@ -498,12 +501,14 @@ def _judge_blobs(blobs: list, judge: Judge) -> None:
         blobs[i] = (left, best[1], draw, height, stroke)
 
 
-def _read_pairs(found: Ink, blobs: list, origins: list, pairs: PairReader) -> dict[int, tuple[list[np.ndarray], np.ndarray]]:
-    """The blobs the pair reader reads as two touching digits: blob index -> (its two pieces, their (2, 11)
-    probabilities). Wide blobs (PAIR_READ_ASPECT) are read whole, drawn as a pair; one it is sure enough of as two
-    digits (PAIR_READ_SURE, PAIR_READ_WHOLE_SURE) is those two, each digit's probabilities the pair's summed over
-    the other digit. Its pieces are the cuts the judge took where they are two, else the blob halved along the
-    cheapest path near its middle: they give each digit its columns and the picture shown for it."""
+def _read_pairs(
+    found: Ink, blobs: list, origins: list, pairs: PairReader
+) -> dict[int, tuple[list[np.ndarray], list[np.ndarray], np.ndarray]]:
+    """The blobs the pair reader reads as two touching digits: blob index -> (its two pieces, their pictures, their
+    (2, 11) probabilities). Wide blobs (PAIR_READ_ASPECT) are read whole, drawn as a pair; one it is sure enough of
+    as two digits (PAIR_READ_SURE, PAIR_READ_WHOLE_SURE) is those two, each digit's probabilities the pair's summed
+    over the other digit. Its pieces are the cuts the judge took where they are two, else the blob halved along the
+    cheapest path near its middle (PAIR_HALVES): they give each digit its columns and the picture shown for it."""
     candidates, images = [], []
     for index, ((_, cuts, _, height, _), (labels, top, left, wide)) in enumerate(zip(blobs, origins, strict=True)):
         whole = cuts[0] if len(cuts) == 1 else np.logical_or.reduce(cuts)
@@ -520,27 +525,24 @@ def _read_pairs(found: Ink, blobs: list, origins: list, pairs: PairReader) -> di
     read = {}
     for (index, whole, first, last), row in zip(candidates, pairs(np.stack(images)), strict=True):
         best = int(np.argmax(row))
-        cuts = blobs[index][1]
-        if best >= 100 or row[best] < (PAIR_READ_SURE if len(cuts) > 1 else PAIR_READ_WHOLE_SURE):
+        _, cuts, draw, _, _ = blobs[index]
+        if best == PAIR_OTHER or row[best] < (PAIR_READ_SURE if len(cuts) > 1 else PAIR_READ_WHOLE_SURE):
             continue
-        joint = row[:100].reshape(10, 10) / max(float(row[:100].sum()), 1e-9)
-        other = float(row[100])
+        joint = row[:PAIR_OTHER].reshape(10, 10) / max(float(row[:PAIR_OTHER].sum()), 1e-9)
+        other = float(row[PAIR_OTHER])
         rows = np.zeros((2, 11), np.float32)
         rows[0, :10], rows[1, :10] = joint.sum(axis=1) * (1 - other), joint.sum(axis=0) * (1 - other)
         rows[:, 10] = other
         if len(cuts) != 2:
             width = last - first
-            _, path = _cheapest_path(whole, first + round(0.3 * width), first + round(0.7 * width))
+            _, path = _cheapest_path(whole, first + round(PAIR_HALVES[0] * width), first + round(PAIR_HALVES[1] * width))
             left_piece = whole & (np.arange(whole.shape[1])[np.newaxis, :] < path[:, np.newaxis])
             cuts = [left_piece, whole & ~left_piece]
-            if not (cuts[0].any() and cuts[1].any()):
-                continue
-            try:
-                for piece in cuts:
-                    blobs[index][2](piece)
-            except NoDigitError:
-                continue
-        read[index] = (cuts, rows)
+        try:
+            pictures = [draw(piece) for piece in cuts]
+        except NoDigitError:
+            continue  # a half of faint edge pixels only: the blob is read as before
+        read[index] = (cuts, pictures, rows)
     return read
 
 
