@@ -185,10 +185,6 @@ def make_pairs(
     return np.concatenate([c[0] for c in chunks]), np.concatenate([c[1] for c in chunks])
 
 
-def pair_text(label: int) -> str:
-    return "other" if label == OTHER else f"{label // 10}{label % 10}"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=HelpFormatter)
     parser.add_argument("--data", default=None, help="MNIST .npz or IDX folder (default: $MNIST_DATA, else Keras's download)")
@@ -227,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         import_tensorflow_quietly()
     import keras
 
-    from atomic import write_json
+    from atomic import atomic_path, write_json
     from model import build_pair_model
     from train import strip_optimizer
 
@@ -258,8 +254,6 @@ def main(argv: list[str] | None = None) -> int:
     }
     out = Path(args.out_dir)
     model = strip_optimizer(model)
-    from atomic import atomic_path
-
     with atomic_path(out / f"{PAIR_MODEL_NAME}.keras") as temporary:
         model.save(temporary)
     written = [".keras", ".json"]
