@@ -691,6 +691,12 @@ def test_touching_pairs_no_cut_parts_are_read_whole(read_generated, text):
     assert read_generated("touching_pair", 0, *READ_WHOLE[text], spaces=True) == text
 
 
+def test_a_wide_piece_the_judge_cut_from_three_touching_digits_is_read_as_a_pair(read_generated):
+    # The generator's --seed 0 picture 391: "113" written into each other. The pair reader reads the blob as no pair;
+    # the judge cuts off the first 1 and leaves "13" whole, read as one 3 ("013"); the pair reader reads that piece.
+    assert read_generated("touching_pair", 0, 391, (2531, 695, 1728, 4002)) == "0113"
+
+
 def draw_width(piece: np.ndarray) -> np.ndarray:
     """A stand-in for drawing a piece as a digit: every pixel holds the piece's width (inked columns) / 100, for
     stand-in judges that read pieces by their width."""
