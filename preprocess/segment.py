@@ -504,7 +504,7 @@ def _judge_blobs(blobs: list, judge: Judge) -> None:
 
 def _read_pairs(
     found: Ink, blobs: list, origins: list, pairs: PairReader
-) -> dict[int, tuple[list[np.ndarray], list[np.ndarray], np.ndarray]]:
+) -> dict[int, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]]:
     """The blobs the pair reader reads as touching digits: blob index -> (its pieces, their pictures, each piece's 11
     probabilities or None where the digit model reads it). Wide blobs (PAIR_READ_ASPECT) are read whole, drawn as a
     pair; one it is sure enough of as two digits (PAIR_READ_SURE, PAIR_READ_WHOLE_SURE) is those two, each digit's
