@@ -165,14 +165,19 @@ ROW_PAIR_SURE = 0.0
 # two digits: two digits sharing a stroke ("58", which no cut parts into two readable digits), one drawn into
 # the other (a 6 run into a 7, read as one 9), a pair cut into three ("07" read "617"). A blob the judge left
 # whole is one digit more often: the reader must be PAIR_READ_WHOLE_SURE of it (at 0.95, 6 single digits of seeds
-# 0-6 read as pairs, "2" as "21", at 0.95-0.985; the whole blobs it mended there it read at 0.998 or surer). Blobs
-# the shape did not find wide are never read as pairs: among digits written apart a wide 8 or 0 read "78" or "60".
+# 0-6 read as pairs, "2" as "21", at 0.95-0.985; the whole blobs it mended there it read at 0.998 or surer).
+# A blob the shape did not find wide (a thin 1 run into a 6 is hardly wider than the 6) is read too, from
+# PAIR_READ_NARROW_ASPECT of the digits' height wide, but must be PAIR_READ_NARROW_SURE: single digits with a
+# tail or a long foot read "91", "71", "41" at 0.99-0.999 (at a bar of 0.99, 28 numbers of seeds 0-6 lost for
+# 13 mended), the touching "13", "16", "21", "75" it mended at 0.9995 or surer.
 # Realistic numbers of seeds 0-6: 4,725 read exactly instead of 4,695 (34 better, 4 worse); reading the wide pieces
 # of a blob that is no pair too (three digits written into each other): 4,730 (5 more better, none worse). Rows of
 # people's own drawings pushed together (bench_real_numbers.py --touching 0.5): see the README.
 PAIR_READ_ASPECT = 0.8
 PAIR_READ_SURE = 0.95
 PAIR_READ_WHOLE_SURE = 0.99
+PAIR_READ_NARROW_ASPECT = 0.4
+PAIR_READ_NARROW_SURE = 0.9995
 PAIR_OTHER = 100  # the reader's last output: one digit, three, or no digits ("00".."99" come before it)
 # A blob read as a pair that the judge did not cut in two is halved along the cheapest path between these shares
 # of its width, to give each digit its columns and a picture.
@@ -506,9 +511,10 @@ def _read_pairs(
     found: Ink, blobs: list, origins: list, pairs: PairReader
 ) -> dict[int, tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray | None]]]:
     """The blobs the pair reader reads as touching digits: blob index -> (its pieces, their pictures, each piece's 11
-    probabilities or None where the digit model reads it). Wide blobs (PAIR_READ_ASPECT) are read whole, drawn as a
-    pair; one it is sure enough of as two digits (PAIR_READ_SURE, PAIR_READ_WHOLE_SURE) is those two, each digit's
-    probabilities the pair's summed over the other digit. Its pieces are the cuts the judge took where they are two,
+    probabilities or None where the digit model reads it). Wide blobs (PAIR_READ_ASPECT; PAIR_READ_NARROW_ASPECT
+    where the shape did not find them wide) are read whole, drawn as a pair; one it is sure enough of as two digits
+    (PAIR_READ_SURE, PAIR_READ_WHOLE_SURE, PAIR_READ_NARROW_SURE) is those two, each digit's probabilities the pair's
+    summed over the other digit. Its pieces are the cuts the judge took where they are two,
     else the blob halved along the cheapest path near its middle (PAIR_HALVES): they give each digit its columns and
     the picture shown for it. Where the blob is no pair, each wide piece the judge cut from it is read the same way,
     as a blob the judge left whole: three digits written into each other, cut into a digit and a pair."""
@@ -518,21 +524,23 @@ def _read_pairs(
         # The blob, and each wide piece the judge cut from it (three digits written into each other, cut in two).
         for part, piece in [(None, whole)] + ([(n, c) for n, c in enumerate(cuts)] if len(cuts) > 1 else []):
             inked = np.flatnonzero(piece.any(axis=0))
-            if inked[-1] + 1 - inked[0] < PAIR_READ_ASPECT * height or (part is None and len(cuts) == 1 and not wide):
+            narrow = part is None and len(cuts) == 1 and not wide
+            if inked[-1] + 1 - inked[0] < (PAIR_READ_NARROW_ASPECT if narrow else PAIR_READ_ASPECT) * height:
                 continue
             try:
                 images.append(render(found, labels, piece=(top, left, piece), pair=True))
             except NoDigitError:
                 continue
-            candidates.append((index, part, piece, int(inked[0]), int(inked[-1]) + 1))
+            bar = PAIR_READ_SURE if part is None and len(cuts) > 1 else PAIR_READ_NARROW_SURE if narrow else PAIR_READ_WHOLE_SURE
+            candidates.append((index, part, piece, int(inked[0]), int(inked[-1]) + 1, bar))
     if not candidates:
         return {}
     read: dict = {}
-    for (index, part, piece, first, last), row in zip(candidates, pairs(np.stack(images)), strict=True):
+    for (index, part, piece, first, last, bar), row in zip(candidates, pairs(np.stack(images)), strict=True):
         best = int(np.argmax(row))
         _, cuts, draw, _, _ = blobs[index]
         cut = part is None and len(cuts) > 1
-        if best == PAIR_OTHER or row[best] < (PAIR_READ_SURE if cut else PAIR_READ_WHOLE_SURE) or (part is not None and index in read):
+        if best == PAIR_OTHER or row[best] < bar or (part is not None and index in read):
             continue
         joint = row[:PAIR_OTHER].reshape(10, 10) / max(float(row[:PAIR_OTHER].sum()), 1e-9)
         other = float(row[PAIR_OTHER])
