@@ -708,6 +708,19 @@ def test_touching_pairs_the_shape_did_not_find_wide_are_read_whole(read_generate
     assert read_generated("touching_pair", *READ_NARROW[text], spaces=True) == text
 
 
+# A 4 the pen broke into its hook and its stem, from the generator's broken_strokes (seed, picture, MNIST test
+# digits): the hook a sixth of the digits' height from the stem, read as a sure 6 beside a 1 ("561601", "24459").
+BROKEN_FOURS = {
+    "54601": (4, 459, (935, 67, 9014, 1794, 4021)),
+    "4459": (5, 151, (5725, 2251, 7958, 7854)),
+}
+
+
+@pytest.mark.parametrize("text", BROKEN_FOURS)
+def test_a_four_whose_hook_the_pen_left_apart_from_its_stem_is_one_digit(read_generated, text):
+    assert read_generated("broken_strokes", *BROKEN_FOURS[text]) == text
+
+
 def test_a_wide_piece_the_judge_cut_from_three_touching_digits_is_read_as_a_pair(read_generated):
     # The generator's --seed 0 picture 391: "113" written into each other. The pair reader reads the blob as no pair;
     # the judge cuts off the first 1 and leaves "13" whole, read as one 3 ("013"); the pair reader reads that piece.
