@@ -183,8 +183,8 @@ PAIR_OTHER = 100  # the reader's last output: one digit, three, or no digits ("0
 # of its width, to give each digit its columns and a picture.
 PAIR_HALVES = (0.3, 0.7)
 # --- joining a digit the pen broke apart, with the model as judge
-# A thin pen's skips leave a 4's hook a sixth of the digit's height from its stem, the hook as wide as the stem's
-# reach ("54601" read "561601"): MERGE_GAP 0.2 and APART_WIDTH 1.1 instead of 0.15 and 1.0 read 2 more realistic
+# A thin pen's skips leave a 4's hook a sixth of the digits' height from its stem, together a little over one
+# height wide ("54601" read "561601"): MERGE_GAP 0.2 and APART_WIDTH 1.1 instead of 0.15 and 1.0 read 2 more realistic
 # numbers of seeds 0-6 right, none worse; long rows of seeds 101 and 102, the composed real rows and the real
 # letters and doodles under --number read as before (at 0.25 and 1.2: one "31525" read "3525").
 MERGE_GAP = 0.2  # neighbouring groups this share of the digits' height apart (or overlapping) ...
