@@ -122,6 +122,36 @@ def test_a_blob_the_pair_reader_is_not_sure_of_as_two_digits_is_read_as_before(a
     assert all(digit.probabilities is None for digit in after)
 
 
+def flat_judge(whole: float):
+    """A stand-in judge: as sure as ``whole`` of a flat drawing (the two rings drawn as one digit), and barely sure of any
+    taller one (a ring, a half, the 1), so that the rings are never cut."""
+
+    def judge(images: np.ndarray) -> np.ndarray:
+        inked_rows = np.array([np.count_nonzero(image[..., 0].max(axis=1) > 0.5) for image in images])
+        return np.where(inked_rows < 16, whole, 0.1)
+
+    return judge
+
+
+@pytest.mark.parametrize(
+    ("whole", "beside", "answer", "read"),
+    [(0.5, True, 80, True), (0.99, True, 80, False), (0.5, False, 80, False), (0.5, True, 11, False)],
+    ids=["doubted", "sure", "lone", "ones"],
+)
+def test_a_blob_the_model_doubts_as_one_digit_needs_a_less_sure_pair_reader(whole, beside, answer, read):
+    # The rings are left whole, so the reader needs PAIR_READ_WHOLE_SURE of them; at 96% it is not, but where the
+    # model doubts them as one digit (50%) among other blobs, PAIR_READ_DOUBTED_SURE is enough. A lone blob (a
+    # letter, as often as two digits) keeps the higher bar, and so does "11" (a 1 with a flag and a foot).
+    picture = touching_pair_picture()
+    if not beside:
+        ImageDraw.Draw(picture).rectangle([300, 0, 520, 220], fill=235)  # the 1 rubbed out
+    digits = segment_number(picture, judge=flat_judge(whole), pairs=reader_of(answer, 0.96, []))
+    if read:
+        assert len(digits) == 3 and [int(digit.probabilities.argmax()) for digit in digits[:2]] == list(divmod(answer, 10))
+    else:
+        assert len(digits) == 1 + beside and all(digit.probabilities is None for digit in digits)
+
+
 def test_training_run_writes_the_reader(toy_npz, tmp_path, capsys):
     out = tmp_path / "pairs"
     assert pairs.main(["--data", str(toy_npz), "--count", "1000", "--epochs", "1", "--out-dir", str(out)]) == 0

@@ -708,6 +708,12 @@ def test_touching_pairs_the_shape_did_not_find_wide_are_read_whole(read_generate
     assert read_generated("touching_pair", *READ_NARROW[text], spaces=True) == text
 
 
+def test_a_pair_the_model_doubts_as_one_digit_is_read_at_a_lower_bar(read_generated):
+    # The generator's --seed 2 picture 48: a 1 run into the 9 before it, read whole as a 9 at 51% ("7933"). The pair
+    # reader is 96% sure of "91", under the 99% a blob the judge left whole needs; the model's doubt lowers the bar.
+    assert read_generated("touching_pair", 2, 48, (7490, 9701, 6233, 887, 2533)) == "79133"
+
+
 # A 4 the pen broke into its hook and its stem, from the generator's broken_strokes (seed, picture, MNIST test
 # digits): the hook a sixth of the digits' height from the stem, read as a sure 6 beside a 1 ("561601", "24459").
 BROKEN_FOURS = {
