@@ -538,7 +538,7 @@ def _read_pairs(
     several blobs, ``judge`` (segment_number's) reads each blob or piece as one digit too: where it doubts that
     (PAIR_READ_DOUBT), the reader needs only PAIR_READ_DOUBTED_SURE."""
     candidates, images, singles = [], [], []
-    for index, ((_, cuts, _, height, _), (labels, top, left, wide)) in enumerate(zip(blobs, origins, strict=True)):
+    for index, ((_, cuts, draw, height, _), (labels, top, left, wide)) in enumerate(zip(blobs, origins, strict=True)):
         whole = cuts[0] if len(cuts) == 1 else np.logical_or.reduce(cuts)
         # The blob, and each wide piece the judge cut from it (three digits written into each other, cut in two).
         for part, piece in [(None, whole)] + ([(n, c) for n, c in enumerate(cuts)] if len(cuts) > 1 else []):
@@ -550,7 +550,7 @@ def _read_pairs(
             doubted = len(blobs) > 1 and bar > PAIR_READ_DOUBTED_SURE  # where the digit model's doubt may lower the bar
             try:
                 image = render(found, labels, piece=(top, left, piece), pair=True)
-                single = render(found, labels, piece=(top, left, piece)) if doubted else None
+                single = draw(piece) if doubted else None  # a cut the shape found is drawn once, for the judge
             except NoDigitError:
                 continue
             images.append(image)
