@@ -93,7 +93,10 @@ SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"cache-control", b"no-store"),
 ]
-IMAGE_BODY_TYPES = ("image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff", "application/octet-stream")
+IMAGE_BODY_TYPES = (
+    "image/png", "image/jpeg", "image/webp", "image/gif", "image/bmp", "image/tiff", "image/heic", "image/heif", "image/avif",
+    "application/octet-stream",
+)  # fmt: skip
 JSON_400_BODY = json.dumps({"error": "malformed HTTP request"}).encode()
 
 logger = logging.getLogger("uvicorn.error")

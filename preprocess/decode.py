@@ -3,6 +3,7 @@ then -> float arrays at the working resolution."""
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import warnings
@@ -22,7 +23,13 @@ WORK_MAX_SIDE = 400
 DITHER_DOTS = 0.005
 DITHER_BLUR = 1.5
 DITHER_SAMPLE_SIDE = 512
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
+IMAGE_EXTENSIONS = (
+    ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".heic", ".heif", ".avif",
+)  # fmt: skip
+# Phones save photos as HEIC (iPhones by default). Pillow reads them through pillow-heif's plugin, which is imported
+# only when a file's header says HEIF (its ISO box "ftyp" and one of these brands), so other images start no slower.
+# AVIF, the same container with another codec, Pillow reads itself (Pillow 11.3 and later).
+HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
 # Pillow warns on images between its own limit and twice that; MAX_PIXELS, lower, already refuses them
 # with a clear error, so the warning would only be noise. (A module-level filter, unlike
@@ -58,8 +65,30 @@ def open_image_bytes(content: bytes, name: str = "upload") -> Image.Image:
     return _decode(io.BytesIO(content), name)
 
 
+@functools.cache
+def _heif_plugin() -> bool:
+    """Register pillow-heif's HEIC/HEIF opener with Pillow, once; False where pillow-heif is not installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
+
+
+def _is_heif(source: str | io.BytesIO) -> bool:
+    if isinstance(source, io.BytesIO):
+        header = source.getvalue()[:12]
+    else:
+        with open(source, "rb") as file:
+            header = file.read(12)
+    return header[4:8] == b"ftyp" and header[8:12] in HEIF_BRANDS
+
+
 def _decode(source: str | io.BytesIO, name: str) -> Image.Image:
     try:
+        if _is_heif(source) and not _heif_plugin():
+            raise ImageError(f"{name}: a HEIC/HEIF photo, and pillow-heif, which reads them, is not installed (pip install pillow-heif)")
         with Image.open(source) as image:
             width, height = image.size
             if width * height > MAX_PIXELS:

@@ -400,6 +400,20 @@ def test_multipart_upload_like_curl_dash_f(client, field):
     assert response.json() == raw
 
 
+def test_a_phone_photo_in_heic_is_read_like_its_png(client):
+    from test_decode import save_heic
+
+    photo = draw_digit(7).convert("RGB")
+    buffer = io.BytesIO()
+    save_heic(photo, buffer)
+    response = client.post("/predict", files={"image": ("IMG_0001.HEIC", buffer.getvalue(), "image/heic")})
+    assert response.status_code == 200
+    from_png = client.post("/predict", content=encode(photo)).json()
+    assert response.json()["digit"] == from_png["digit"] == FAKE_DIGIT
+    seen, expected = decode_data_url(response.json()["preprocessed"]), decode_data_url(from_png["preprocessed"])
+    assert np.abs(seen.astype(float) - expected).mean() < 0.02 * 255
+
+
 def test_multipart_without_a_file_is_a_400(client):
     response = client.post("/predict", data={"image": "7"})
     assert response.status_code == 400 and "image" in response.json()["error"]

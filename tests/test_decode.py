@@ -163,3 +163,63 @@ def test_exif_orientation_of_a_png_is_applied(tmp_path, orientation):
     assert opened.size == upright.size
     assert np.array_equal(np.asarray(opened), np.asarray(upright))
     assert opened.getexif().get(ORIENTATION, 1) == 1  # turned once: nothing downstream turns it again
+
+
+# --- phone formats: HEIC (pillow-heif's plugin, loaded only for such files) and AVIF (Pillow's own)
+
+HEIC_SIZE = (800, 600)
+
+
+def save_heic(image: Image.Image, path, **options) -> None:
+    """Save as HEIC with pillow-heif's encoder, or skip where this build of it has none."""
+    if not decode._heif_plugin():
+        pytest.skip("pillow-heif is not installed")
+    try:
+        image.save(path, format="HEIF", quality=90, **options)
+    except (OSError, KeyError, ValueError) as error:
+        pytest.skip(f"pillow-heif cannot encode here: {error}")
+
+
+def test_a_heic_photo_reads_as_the_same_digit_as_a_png_of_it(tmp_path):
+    photo = photo_of_a_seven(HEIC_SIZE)
+    photo.save(tmp_path / "photo.png")
+    save_heic(photo, tmp_path / "photo.heic")
+    from_heic, from_png = open_image(tmp_path / "photo.heic"), open_image(tmp_path / "photo.png")
+    assert from_heic.size == from_png.size
+    heic, png = preprocess.preprocess(from_heic), preprocess.preprocess(from_png)
+    assert np.abs(heic - png).mean() < 0.02  # HEVC is lossy, a little
+    # An upload (the web page, the JSON API) goes the same way.
+    uploaded = decode.open_image_bytes((tmp_path / "photo.heic").read_bytes(), "photo.heic")
+    assert np.array_equal(preprocess.preprocess(uploaded), heic)
+
+
+def test_a_heic_portrait_is_turned_upright(tmp_path):
+    # Stored sideways with orientation 6, as phones save portraits.
+    upright = photo_of_a_seven(HEIC_SIZE)
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6
+    save_heic(upright.transpose(Image.Transpose.ROTATE_90), tmp_path / "portrait.heic", exif=exif.tobytes())
+    opened = open_image(tmp_path / "portrait.heic")
+    assert opened.size == upright.size
+    assert np.abs(preprocess.preprocess(opened) - preprocess.preprocess(upright)).mean() < 0.02
+
+
+def test_a_heic_photo_without_pillow_heif_is_a_clear_error(tmp_path, monkeypatch):
+    save_heic(photo_of_a_seven(HEIC_SIZE), tmp_path / "photo.heic")
+    monkeypatch.setattr(decode, "_heif_plugin", lambda: False)
+    with pytest.raises(preprocess.ImageError, match=r"photo\.heic: a HEIC/HEIF photo.*pip install pillow-heif"):
+        open_image(tmp_path / "photo.heic")
+
+
+def test_an_avif_image_is_read_where_pillow_reads_avif(tmp_path):
+    from PIL import features
+
+    if not features.check("avif"):
+        pytest.skip("this Pillow has no AVIF support")
+    photo = photo_of_a_seven(HEIC_SIZE)
+    photo.save(tmp_path / "photo.avif", quality=90)
+    assert np.abs(preprocess.preprocess(open_image(tmp_path / "photo.avif")) - preprocess.preprocess(photo)).mean() < 0.02
+
+
+def test_phone_formats_are_listed_as_images():
+    assert all(decode.is_image_path(name) for name in ("IMG_0001.HEIC", "a.heic", "b.heif", "c.avif"))

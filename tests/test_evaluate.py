@@ -143,11 +143,11 @@ def test_unknown_model_format_exits_2(tmp_path, capsys):
 
 
 def test_folder_listing_is_sorted_and_skips_other_files(tmp_path):
-    for name in ("b.png", "a.jpg", "notes.txt"):
+    for name in ("b.png", "a.jpg", "c.HEIC", "notes.txt"):
         (tmp_path / name).write_bytes(b"x")
     (tmp_path / "sub.png").mkdir()
     items = list(evaluate.expand_paths([str(tmp_path)]))
-    assert [item.path for item in items] == [str(tmp_path / "a.jpg"), str(tmp_path / "b.png")]
+    assert [item.path for item in items] == [str(tmp_path / name) for name in ("a.jpg", "b.png", "c.HEIC")]
 
 
 def test_empty_folder_is_a_failed_item(tmp_path):
