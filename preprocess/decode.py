@@ -27,7 +27,8 @@ IMAGE_EXTENSIONS = (
     ".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm", ".heic", ".heif", ".avif",
 )  # fmt: skip
 # Phones save photos as HEIC (iPhones by default). Pillow reads them through pillow-heif's plugin, which is imported
-# only when a file's header says HEIF (its ISO box "ftyp" and one of these brands), so other images start no slower.
+# only when Pillow cannot tell a file and its header says HEIF (its ISO box "ftyp" and one of these brands), so
+# other images start and open no slower.
 # AVIF, the same container with another codec, Pillow reads itself (Pillow 11.3 and later).
 HEIF_BRANDS = frozenset({b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"})
 
@@ -85,11 +86,24 @@ def _is_heif(source: str | io.BytesIO) -> bool:
     return header[4:8] == b"ftyp" and header[8:12] in HEIF_BRANDS
 
 
+def _open(source: str | io.BytesIO, name: str) -> Image.Image:
+    """Image.open, with pillow-heif's plugin registered the first time a HEIC/HEIF file comes."""
+    try:
+        return Image.open(source)
+    except UnidentifiedImageError:
+        if not _is_heif(source):
+            raise
+        if not _heif_plugin():
+            reason = "a HEIC/HEIF photo, and pillow-heif, which reads them, is not installed (pip install pillow-heif)"
+            raise ImageError(f"{name}: {reason}") from None
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        return Image.open(source)
+
+
 def _decode(source: str | io.BytesIO, name: str) -> Image.Image:
     try:
-        if _is_heif(source) and not _heif_plugin():
-            raise ImageError(f"{name}: a HEIC/HEIF photo, and pillow-heif, which reads them, is not installed (pip install pillow-heif)")
-        with Image.open(source) as image:
+        with _open(source, name) as image:
             width, height = image.size
             if width * height > MAX_PIXELS:
                 raise ImageError(f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS:,}); possible decompression bomb")

@@ -218,6 +218,10 @@ def test_a_heic_portrait_is_turned_upright(tmp_path):
 
 def test_a_heic_photo_without_pillow_heif_is_a_clear_error(tmp_path, monkeypatch):
     save_heic(photo_of_a_seven(HEIC_SIZE), tmp_path / "photo.heic")
+    # As where pillow-heif is not installed: no HEIF opener registered with Pillow, and none to register. (Pillow's
+    # own plugins are loaded first: loaded into the stand-in list, they would be lost with it.)
+    Image.init()
+    monkeypatch.setattr(Image, "ID", [format for format in Image.ID if format != "HEIF"])
     monkeypatch.setattr(decode, "_heif_plugin", lambda: False)
     with pytest.raises(preprocess.ImageError, match=r"photo\.heic: a HEIC/HEIF photo.*pip install pillow-heif"):
         open_image(tmp_path / "photo.heic")
